@@ -1,0 +1,77 @@
+/**
+ * The server's options, with limits and timeouts on by default: a server that
+ * faces the internet must not be starved by a slow or huge client, so every
+ * bound has a safe value and each can be changed.
+ */
+import type { SecureContextOptions, TlsOptions } from 'node:tls'
+import type { ErrorStream } from '../gateway.js'
+
+export interface ServerOptions {
+  /** Serve HTTPS with `node:tls`: give at least `key` and `cert`. */
+  tls?: TlsOptions & SecureContextOptions
+  /** Largest request head (request line and header fields), in bytes. Over it: 431 (414 when the request line alone is over it). */
+  maxHeaderSize?: number
+  /** Most header fields in one request (trailers count too). Over it: 431. */
+  maxHeaderCount?: number
+  /** Longest request target, in bytes. Over it: 414. */
+  maxTargetLength?: number
+  /** Largest request body, in bytes. Over it: 413. */
+  maxBodySize?: number
+  /** Largest total of chunk extensions in one chunked body, in bytes. Over it: 400. */
+  maxChunkExtensionSize?: number
+  /** Most requests parsed ahead of their responses on one connection (pipelining). */
+  maxPipelineDepth?: number
+  /** Milliseconds to receive a whole request head once it started (slow-loris). Then 408 and close. */
+  headersTimeout?: number
+  /** Milliseconds to receive a whole request, head and body. Then 408 and close. */
+  requestTimeout?: number
+  /** Milliseconds an idle keep-alive connection is kept open. */
+  keepAliveTimeout?: number
+  /** The `Server` header; `false` sends none. */
+  serverHeader?: string | false
+  /** Where app errors are reported (`gateway.errors`); default: standard error. */
+  errors?: ErrorStream
+  /** Whether other processes serve the same app (`gateway.multiprocess`). */
+  multiprocess?: boolean
+}
+
+/** Options with every default filled in. */
+export type ResolvedOptions = Required<Omit<ServerOptions, 'tls'>> & Pick<ServerOptions, 'tls'>
+
+export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'tls' | 'errors'>> = {
+  maxHeaderSize: 16 * 1024,
+  maxHeaderCount: 100,
+  maxTargetLength: 8 * 1024,
+  maxBodySize: 1024 * 1024,
+  maxChunkExtensionSize: 4 * 1024,
+  maxPipelineDepth: 64,
+  headersTimeout: 10_000,
+  requestTimeout: 60_000,
+  keepAliveTimeout: 5_000,
+  serverHeader: 'postern',
+  multiprocess: false,
+}
+
+/** The default error stream: standard error. */
+export const stderrStream: ErrorStream = {
+  write(message: string) {
+    process.stderr.write(message.endsWith('\n') ? message : message + '\n')
+  },
+  flush() {},
+}
+
+/** Fills in defaults and checks that every number is a usable bound. */
+export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
+  const resolved: ResolvedOptions = { ...DEFAULTS, errors: stderrStream, ...stripUndefined(options) }
+  for (const key of ['maxHeaderSize', 'maxHeaderCount', 'maxTargetLength', 'maxBodySize', 'maxChunkExtensionSize', 'maxPipelineDepth', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout'] as const) {
+    const value = resolved[key]
+    if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`postern: option ${key} must be a positive integer, got ${String(value)}`)
+  }
+  return resolved
+}
+
+function stripUndefined<T extends object>(options: T): Partial<T> {
+  const out: Partial<T> = {}
+  for (const key of Object.keys(options) as Array<keyof T>) if (options[key] !== undefined) out[key] = options[key]
+  return out
+}
