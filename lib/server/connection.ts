@@ -1,0 +1,391 @@
+/**
+ * One client connection: feeds the socket's bytes to the parser, starts an
+ * exchange per request, and writes responses strictly in request order.
+ *
+ * Pipelined requests run concurrently (up to `maxPipelineDepth`); a response
+ * that is ready before the ones ahead of it waits in its exchange. Writes made
+ * while handling one read, or in one microtask turn, go out together as one
+ * socket write. Reading stops while the socket's write buffer is full, while
+ * an app leaves too much of its body unread, or while the pipeline is full.
+ */
+import type { Socket } from 'node:net'
+import type { GatewayApp } from '../gateway.js'
+import { GatewayError } from '../gateway.js'
+import type { ConnectionInfo } from './environ.js'
+import { buildEnviron } from './environ.js'
+import type { ExchangeOwner } from './exchange.js'
+import { Exchange } from './exchange.js'
+import { EMPTY_INPUT, HIGH_WATER, RequestInput } from './input.js'
+import type { ResolvedOptions } from './options.js'
+import type { ParserHandler, RequestHead } from './parser.js'
+import { ParseError, RequestParser } from './parser.js'
+import { simpleResponse } from './response-head.js'
+
+/** Why reading is paused; reading resumes when no reason is left. */
+const PAUSE_WRITE = 1
+const PAUSE_INPUT = 2
+const PAUSE_PIPELINE = 4
+
+/** Writes gathered beyond this many bytes are flushed at once. */
+const BATCH_LIMIT = 64 * 1024
+
+/** What the connection needs from its server. */
+export interface ConnectionHost {
+  readonly app: GatewayApp
+  readonly options: ResolvedOptions
+  readonly serverLine: string
+  readonly closing: boolean
+  connectionClosed(conn: Connection): void
+}
+
+const ERROR_HEAD: RequestHead = Object.freeze({
+  method: 'GET',
+  target: '',
+  path: '',
+  query: '',
+  minor: 1,
+  headers: [],
+  host: '',
+  contentLength: 0,
+  keepAlive: false,
+  expectContinue: false,
+})
+
+export class Connection implements ParserHandler, ExchangeOwner {
+  readonly socket: Socket
+  private readonly host: ConnectionHost
+  private readonly info: ConnectionInfo
+  private readonly parser: RequestParser
+  private readonly options: ResolvedOptions
+  readonly serverLine: string
+  readonly errors: { write(message: string): void }
+
+  /** Exchanges whose responses are not fully sent, in request order. */
+  private readonly queue: Exchange[] = []
+  /** The exchange whose request body is being received. */
+  private current: Exchange | null = null
+  /** No request after the current one will be read. */
+  private lastRequest = false
+
+  private batch: Array<string | Uint8Array> = []
+  private batchBytes = 0
+  private inData = false
+  private flushScheduled = false
+  private readonly flushBound = () => this.flush()
+
+  private pauseMask = 0
+  private needDrain = false
+  private waiters: Array<() => void> = []
+
+  /** When the current request's first byte arrived (0: between requests). */
+  private requestStart = 0
+  /** When the connection became idle. */
+  private idleSince: number
+  /** The socket was ended by us; destroyed if the peer lingers. */
+  private endedAt = 0
+  private closed = false
+
+  constructor(socket: Socket, host: ConnectionHost, info: ConnectionInfo) {
+    this.socket = socket
+    this.host = host
+    this.info = info
+    this.options = host.options
+    this.serverLine = host.serverLine
+    this.errors = host.options.errors
+    this.parser = new RequestParser(host.options, this)
+    this.idleSince = Date.now()
+    socket.on('data', (data: Buffer) => this.onData(data))
+    socket.on('drain', () => this.onDrain())
+    socket.on('error', () => {
+      // ECONNRESET and friends: 'close' follows and cleans up.
+    })
+    socket.on('close', () => this.onClose())
+    socket.on('end', () => this.onEnd())
+  }
+
+  get closing(): boolean {
+    return this.host.closing || this.lastRequest
+  }
+
+  // --- reading ----------------------------------------------------------------
+
+  private onData(data: Buffer): void {
+    if (this.endedAt !== 0) return
+    if (this.requestStart === 0) this.requestStart = Date.now()
+    this.inData = true
+    this.parser.execute(data)
+    this.inData = false
+    if (this.requestStart !== 0 && !this.parser.midRequest) this.requestStart = 0
+    this.flush()
+  }
+
+  private onEnd(): void {
+    // The client finished sending. Half-closed clients still get their responses.
+    this.lastRequest = true
+    if (this.parser.midRequest && this.current === null && this.queue.length === 0) {
+      this.sendErrorAndClose(new ParseError(400, 'the connection ended in the middle of a request head'))
+      return
+    }
+    if (this.queue.length === 0) this.endSocket()
+  }
+
+  onHead(head: RequestHead): void {
+    if (this.requestStart === 0) this.requestStart = Date.now()
+    const ex = new Exchange(this, head)
+    if (this.host.closing) ex.keepAlive = false
+    if (!head.keepAlive) this.lastRequest = true
+    this.queue.push(ex)
+    if (head.contentLength !== 0) {
+      ex.input = new RequestInput(ex, head.contentLength < 0 ? null : head.contentLength, this.options.maxBodySize)
+      this.current = ex
+    }
+    let env
+    try {
+      env = buildEnviron(head, this.info, ex.input ?? EMPTY_INPUT)
+    } catch (error) {
+      const fault = error instanceof ParseError ? error : new ParseError(400, 'malformed request')
+      if (this.current === ex) this.current = null
+      this.parser.destroy()
+      this.lastRequest = true
+      ex.respondError(fault.status, fault.message, true)
+      return
+    }
+    ex.run(this.host.app, env)
+  }
+
+  onBody(chunk: Buffer): void {
+    this.current?.input?.push(chunk)
+  }
+
+  onBodyEnd(trailers: string[]): void {
+    const ex = this.current
+    if (ex !== null) {
+      this.current = null
+      ex.input?.end(trailers)
+    }
+    this.requestStart = 0
+    if (this.lastRequest) this.parser.destroy()
+    else if (this.queue.length >= this.options.maxPipelineDepth) {
+      this.parser.pause()
+      this.pause(PAUSE_PIPELINE)
+    }
+  }
+
+  onError(error: ParseError): void {
+    const ex = this.current
+    this.lastRequest = true
+    if (ex !== null) {
+      // A fault inside a body: the app reading it gets the error; the connection ends after its response.
+      this.current = null
+      ex.keepAlive = false
+      ex.input?.fail(new GatewayError(error.status, error.message))
+      return
+    }
+    this.sendErrorAndClose(error)
+  }
+
+  /** Queues an error response after the pending ones; the connection ends after it. */
+  private sendErrorAndClose(error: ParseError): void {
+    this.parser.destroy()
+    this.lastRequest = true
+    const ex = new Exchange(this, ERROR_HEAD)
+    this.queue.push(ex)
+    ex.respondError(error.status, error.message, true)
+  }
+
+  // --- writing ----------------------------------------------------------------
+
+  output(ex: Exchange, data: string | Uint8Array): void {
+    if (this.endedAt !== 0 || this.closed) return
+    if (this.queue[0] !== ex) {
+      if (ex.held === null) ex.held = []
+      ex.held.push(data)
+      ex.heldBytes += typeof data === 'string' ? data.length : data.byteLength
+      return
+    }
+    this.write(data)
+  }
+
+  private write(data: string | Uint8Array): void {
+    this.batch.push(data)
+    this.batchBytes += typeof data === 'string' ? data.length : data.byteLength
+    if (this.batchBytes > BATCH_LIMIT) this.flush()
+    else if (!this.inData && !this.flushScheduled) {
+      this.flushScheduled = true
+      queueMicrotask(this.flushBound)
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    const batch = this.batch
+    if (batch.length === 0 || this.closed) return
+    this.batch = []
+    this.batchBytes = 0
+    const socket = this.socket
+    if (batch.length === 1) socket.write(batch[0]!)
+    else {
+      let strings = true
+      for (let i = 0; i < batch.length; i++) if (typeof batch[i] !== 'string') strings = false
+      if (strings) socket.write(batch.join(''))
+      else {
+        socket.cork()
+        for (let i = 0; i < batch.length; i++) socket.write(batch[i]!)
+        socket.uncork()
+      }
+    }
+    if (!this.needDrain && socket.writableLength > socket.writableHighWaterMark) {
+      this.needDrain = true
+      this.pause(PAUSE_WRITE)
+    }
+  }
+
+  private onDrain(): void {
+    if (!this.needDrain) return
+    this.needDrain = false
+    this.resume(PAUSE_WRITE)
+    this.wake()
+  }
+
+  mustWait(ex: Exchange): boolean {
+    return this.needDrain || (this.queue[0] !== ex && ex.heldBytes > HIGH_WATER)
+  }
+
+  async waitWritable(ex: Exchange): Promise<void> {
+    this.flush()
+    while (!ex.gone && !this.closed && this.mustWait(ex)) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve))
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters
+    if (waiters.length === 0) return
+    this.waiters = []
+    for (const resolve of waiters) resolve()
+  }
+
+  /** An exchange is done: send what follows it in order, and end or idle the connection. */
+  finish(ex: Exchange): void {
+    if (this.queue[0] !== ex) return // sent when its turn comes
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!
+      if (head.held !== null) {
+        const held = head.held
+        head.held = null
+        head.heldBytes = 0
+        for (const data of held) this.write(data)
+      }
+      if (!head.done) break
+      this.queue.shift()
+      if (head.broken || !head.keepAlive || (head.unreadBodyPending && head.skippedContinue)) {
+        this.endSocket()
+        return
+      }
+    }
+    this.wake()
+    if (this.queue.length === 0) {
+      if (this.lastRequest || this.host.closing) {
+        if (!this.parser.midRequest || this.parser.dead) {
+          this.endSocket()
+          return
+        }
+      }
+      this.idleSince = Date.now()
+    }
+    if (this.queue.length < this.options.maxPipelineDepth && !this.lastRequest && (this.pauseMask & PAUSE_PIPELINE) !== 0) {
+      this.resume(PAUSE_PIPELINE)
+      this.parser.resume()
+      if (!this.inData) this.flush()
+    }
+  }
+
+  pauseForInput(): void {
+    this.pause(PAUSE_INPUT)
+  }
+
+  resumeForInput(): void {
+    this.resume(PAUSE_INPUT)
+  }
+
+  private pause(reason: number): void {
+    if (this.pauseMask === 0) this.socket.pause()
+    this.pauseMask |= reason
+  }
+
+  private resume(reason: number): void {
+    if ((this.pauseMask & reason) === 0) return
+    this.pauseMask &= ~reason
+    if (this.pauseMask === 0 && this.endedAt === 0) this.socket.resume()
+  }
+
+  // --- ending -------------------------------------------------------------------
+
+  /** Ends the connection after what was written; later requests are not read. */
+  private endSocket(): void {
+    if (this.endedAt !== 0 || this.closed) return
+    this.flush()
+    this.endedAt = Date.now()
+    this.parser.destroy()
+    for (const ex of this.queue) ex.abandon()
+    this.socket.end()
+    // Keep reading (and dropping) so the client's last bytes do not turn our FIN into a reset.
+    this.pauseMask = 0
+    this.socket.resume()
+  }
+
+  /** Server shutdown: end now if idle, else after the responses in flight. */
+  shutdown(): void {
+    if (this.queue.length === 0 && !this.parser.midRequest) this.endSocket()
+  }
+
+  private onClose(): void {
+    if (this.closed) return
+    this.closed = true
+    this.parser.destroy()
+    for (const ex of this.queue) ex.abandon()
+    const current = this.current
+    if (current !== null && current.input !== null) current.input.fail(new GatewayError(400, 'the client closed the connection before sending the whole body'))
+    this.wake()
+    this.host.connectionClosed(this)
+  }
+
+  /** Enforces the timeouts; called by the server's sweep timer. */
+  tick(now: number): void {
+    if (this.closed) return
+    const options = this.options
+    if (this.endedAt !== 0) {
+      if (now - this.endedAt > options.keepAliveTimeout) this.socket.destroy()
+      return
+    }
+    if (this.requestStart !== 0 && this.parser.midRequest) {
+      const inHead = this.current === null
+      if (inHead && now - this.requestStart > options.headersTimeout) {
+        this.timeout('the request head was not received in time')
+      } else if (now - this.requestStart > options.requestTimeout) {
+        this.timeout('the request was not received in time')
+      }
+      return
+    }
+    if (this.queue.length === 0 && now - this.idleSince > options.keepAliveTimeout) this.endSocket()
+  }
+
+  private timeout(message: string): void {
+    const ex = this.current
+    this.parser.destroy()
+    this.lastRequest = true
+    if (ex !== null && ex.input !== null) {
+      this.current = null
+      ex.keepAlive = false
+      ex.input.fail(new GatewayError(408, message))
+      if (ex.committed) this.endSocket()
+      return
+    }
+    if (this.queue.length === 0) {
+      this.write(simpleResponse(408, message, this.serverLine, true))
+      this.endSocket()
+    } else {
+      this.sendErrorAndClose(new ParseError(408, message))
+    }
+  }
+}

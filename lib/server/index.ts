@@ -1,0 +1,7 @@
+/** postern's own HTTP/1.1 server: the public entry point. */
+export { createServer, PosternServer } from './server.js'
+export type { ListenOptions } from './server.js'
+export type { ServerOptions } from './options.js'
+export { DEFAULTS } from './options.js'
+export { RequestParser, parseHead, ParseError } from './parser.js'
+export type { RequestHead, ParserHandler, ParserLimits } from './parser.js'

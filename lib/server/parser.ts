@@ -1,0 +1,771 @@
+/**
+ * postern's incremental HTTP/1.1 request parser (RFC 9112), strict by design.
+ *
+ * It reads straight from the socket's `Buffer`s: a request head is located
+ * with native `indexOf` scans for LF, validated byte by byte once it is
+ * complete, and only the pieces the server needs become strings. A head that
+ * arrives in several reads is gathered in one buffer, scanning only new
+ * bytes, so a client sending one byte at a time costs linear time.
+ *
+ * Anything ambiguous is refused rather than guessed at, because guessing is
+ * what request smuggling exploits: bare CR or LF, obs-fold, whitespace before
+ * a colon, Content-Length with Transfer-Encoding, differing lengths, unknown
+ * codings, missing or repeated Host. Each fault ends the parser with a
+ * {@link ParseError} that carries the status to answer with.
+ *
+ * The parser never throws out of {@link RequestParser.execute}: every fault,
+ * expected or not, reaches the handler's `onError` exactly once.
+ */
+import { TOKEN } from '../headers.js'
+import { ParseError } from './parse-error.js'
+
+export { ParseError }
+
+/** The parsed request head, everything the server needs to build `environ`. */
+export interface RequestHead {
+  method: string
+  /** The request target exactly as sent. */
+  target: string
+  /** The path of the target (origin-form, or taken from absolute-form), not decoded. */
+  path: string
+  /** The query of the target without `?`, `''` when absent. */
+  query: string
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1 (and 1.x above it, per RFC 9110 §6.2). */
+  minor: number
+  /** Header fields as sent, flat: name, value, name, value, … (values trimmed). */
+  headers: string[]
+  /** The host: from an absolute-form target, else the Host header; `''` when absent (HTTP/1.0). */
+  host: string
+  /** Declared body length; -1 when the body is chunked; 0 when there is none. */
+  contentLength: number
+  /** Whether the connection may be reused after this request. */
+  keepAlive: boolean
+  /** Whether the client waits for `100 Continue` before sending the body. */
+  expectContinue: boolean
+}
+
+/** Limits the parser enforces; the server passes its options. */
+export interface ParserLimits {
+  maxHeaderSize: number
+  maxHeaderCount: number
+  maxTargetLength: number
+  maxBodySize: number
+  maxChunkExtensionSize: number
+}
+
+/** What the parser calls as it recognises a request. */
+export interface ParserHandler {
+  /** A complete head. The body, if any, follows through onBody/onBodyEnd. */
+  onHead(head: RequestHead): void
+  /** A piece of the body (a view into the socket's buffer: copy it to keep it past the call if needed). */
+  onBody(chunk: Buffer): void
+  /** The body ended; `trailers` holds a chunked body's trailer fields, flat like headers. */
+  onBodyEnd(trailers: string[]): void
+  /** A fault; the parser ignores all input after it. */
+  onError(error: ParseError): void
+}
+
+const CR = 13
+const LF = 10
+const SP = 32
+const HTAB = 9
+const COLON = 58
+const SEMI = 59
+
+const S_HEAD = 0
+const S_BODY = 1
+const S_CHUNK_SIZE = 2
+const S_CHUNK_SIZE_WS = 3
+const S_CHUNK_EXT = 4
+const S_CHUNK_SIZE_LF = 5
+const S_CHUNK_DATA = 6
+const S_CHUNK_DATA_CR = 7
+const S_CHUNK_DATA_LF = 8
+const S_TRAILERS = 9
+const S_DEAD = 10
+
+/** Bytes allowed in a request target: visible ASCII but `#` (no fragments on the wire). */
+const TARGET = (() => {
+  const table = new Uint8Array(256)
+  for (let c = 0x21; c <= 0x7e; c++) table[c] = 1
+  table[0x23] = 0
+  return table
+})()
+
+/** Bytes allowed in a field value: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5). */
+const FIELD_VALUE = (() => {
+  const table = new Uint8Array(256)
+  table[HTAB] = 1
+  for (let c = 0x20; c <= 0x7e; c++) table[c] = 1
+  for (let c = 0x80; c <= 0xff; c++) table[c] = 1
+  return table
+})()
+
+const HEX = (() => {
+  const table = new Int8Array(256).fill(-1)
+  for (let c = 0; c < 10; c++) table[0x30 + c] = c
+  for (let c = 0; c < 6; c++) {
+    table[0x41 + c] = 10 + c
+    table[0x61 + c] = 10 + c
+  }
+  return table
+})()
+
+/** `Buffer#latin1Slice`: the fastest way from bytes to a one-byte string. */
+type FastBuffer = Buffer & { latin1Slice(start: number, end: number): string }
+const latin1 = (buf: Buffer, start: number, end: number): string => (buf as FastBuffer).latin1Slice(start, end)
+
+/** Hosts are `uri-host [ ":" port ]` (RFC 3986): no spaces, slashes, userinfo. */
+const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/
+
+/** Field names the parser acts on, by lower-cased name. */
+const H_OTHER = 0
+const H_HOST = 1
+const H_CONTENT_LENGTH = 2
+const H_TRANSFER_ENCODING = 3
+const H_CONNECTION = 4
+const H_EXPECT = 5
+
+function fieldKind(name: string): number {
+  switch (name.length) {
+    case 4:
+      return name.toLowerCase() === 'host' ? H_HOST : H_OTHER
+    case 6:
+      return name.toLowerCase() === 'expect' ? H_EXPECT : H_OTHER
+    case 10:
+      return name.toLowerCase() === 'connection' ? H_CONNECTION : H_OTHER
+    case 14:
+      return name.toLowerCase() === 'content-length' ? H_CONTENT_LENGTH : H_OTHER
+    case 17:
+      return name.toLowerCase() === 'transfer-encoding' ? H_TRANSFER_ENCODING : H_OTHER
+    default:
+      return H_OTHER
+  }
+}
+
+/**
+ * An incremental request parser for one connection. Feed it every read with
+ * {@link execute}; it calls the handler for each head, body piece, body end
+ * and fault. The handler may {@link pause} it (the server does so while too
+ * many responses are pending); unconsumed bytes are kept until {@link resume}.
+ */
+export class RequestParser {
+  private readonly limits: ParserLimits
+  private readonly handler: ParserHandler
+  private state = S_HEAD
+  private paused = false
+  /** Bytes received while paused, or left when the parser paused mid-read. */
+  private leftover: Buffer | null = null
+
+  // A head arriving over several reads is gathered here.
+  private headBuf: Buffer | null = null
+  private headLen = 0
+  /** Where the LF scan continues, relative to the head's start. */
+  private scanFrom = 0
+  /** Where the current line starts, relative to the head's start. */
+  private lineStart = 0
+  private requestLineEnd = -1
+
+  // Body state.
+  private remaining = 0
+  private bodyTotal = 0
+  private chunkExtTotal = 0
+  private trailerBuf: Buffer | null = null
+  private trailerLen = 0
+
+  constructor(limits: ParserLimits, handler: ParserHandler) {
+    this.limits = limits
+    this.handler = handler
+  }
+
+  /** Whether a request is partly received (some head bytes, or a body in progress). */
+  get midRequest(): boolean {
+    return (this.state !== S_HEAD && this.state !== S_DEAD) || this.headLen > 0
+  }
+
+  /** Whether the parser stopped for good after a fault. */
+  get dead(): boolean {
+    return this.state === S_DEAD
+  }
+
+  /** Stops parsing after the current callback; later bytes are kept. */
+  pause(): void {
+    this.paused = true
+  }
+
+  /** Continues with the bytes kept while paused. */
+  resume(): void {
+    if (!this.paused) return
+    this.paused = false
+    const rest = this.leftover
+    if (rest !== null) {
+      this.leftover = null
+      this.execute(rest)
+    }
+  }
+
+  /** Stops for good (the connection is closing); later bytes are ignored. */
+  destroy(): void {
+    this.state = S_DEAD
+    this.headLen = 0
+    this.leftover = null
+    this.headBuf = null
+  }
+
+  /** Parses one read's bytes. Never throws: faults go to `onError`. */
+  execute(data: Buffer): void {
+    if (this.state === S_DEAD) return
+    if (this.paused) {
+      this.leftover = this.leftover === null ? data : Buffer.concat([this.leftover, data])
+      return
+    }
+    try {
+      this.run(data)
+    } catch (error) {
+      const fault = error instanceof ParseError ? error : new ParseError(400, 'malformed request')
+      this.state = S_DEAD
+      this.leftover = null
+      this.handler.onError(fault)
+    }
+  }
+
+  private run(data: Buffer): void {
+    const end = data.length
+    let off = 0
+    while (off < end) {
+      if (this.paused) {
+        this.leftover = data.subarray(off)
+        return
+      }
+      const state = this.state
+      if (state === S_HEAD) {
+        off = this.readHead(data, off, end)
+        if (off < 0) return
+      } else if (state === S_BODY) {
+        const n = Math.min(this.remaining, end - off)
+        this.remaining -= n
+        const chunk = data.subarray(off, off + n)
+        off += n
+        this.handler.onBody(chunk)
+        if (this.remaining === 0) this.endBody([])
+      } else if (state === S_DEAD) {
+        return
+      } else {
+        off = this.readChunked(data, off, end)
+      }
+    }
+  }
+
+  /** Reads head bytes; returns the offset after the head, or -1 when more bytes are needed. */
+  private readHead(data: Buffer, off: number, end: number): number {
+    if (this.headLen === 0) {
+      // Fast path: the whole head is in this read.
+      const headEnd = this.scan(data, off, end, off)
+      if (headEnd >= 0) {
+        this.resetScan()
+        this.emitHead(data, off, headEnd)
+        return headEnd
+      }
+      this.keepPartialHead(data, off, end)
+      return -1
+    }
+    // Slow path: append to the gathered head, scanning only the new bytes.
+    const before = this.headLen
+    const room = this.limits.maxHeaderSize + 4 - before
+    const take = Math.min(end - off, room)
+    const buf = this.growHead(before + take)
+    data.copy(buf, before, off, off + take)
+    this.headLen = before + take
+    const headEnd = this.scan(buf, this.scanFrom, this.headLen, 0)
+    if (headEnd < 0) {
+      this.checkHeadSize(this.headLen)
+      if (take < end - off) this.checkHeadSize(this.limits.maxHeaderSize + 1)
+      return -1
+    }
+    this.resetScan()
+    this.headLen = 0
+    this.emitHead(buf, 0, headEnd)
+    this.headBuf = buf.length > 4096 ? null : buf
+    return off + (headEnd - before)
+  }
+
+  private keepPartialHead(data: Buffer, off: number, end: number): void {
+    const len = end - off
+    this.checkHeadSize(len)
+    const buf = this.growHead(len)
+    data.copy(buf, 0, off, end)
+    this.headLen = len
+    // scan positions were relative to `off`; they stay valid relative to the copy
+  }
+
+  private growHead(size: number): Buffer {
+    let buf = this.headBuf
+    if (buf === null || buf.length < size) {
+      const next = Buffer.allocUnsafe(Math.max(size, Math.min(this.limits.maxHeaderSize + 4, 1024), buf === null ? 0 : buf.length * 2))
+      if (buf !== null && this.headLen > 0) buf.copy(next, 0, 0, this.headLen)
+      buf = next
+      this.headBuf = buf
+    }
+    return buf
+  }
+
+  private resetScan(): void {
+    this.scanFrom = 0
+    this.lineStart = 0
+    this.requestLineEnd = -1
+  }
+
+  /**
+   * Finds the end of the head (the index after the empty line) in
+   * `buf[from..end)`, where the head starts at `base`. Rejects bare LF at
+   * once, so a client cannot make the server wait for a CRLF that never comes.
+   */
+  private scan(buf: Buffer, from: number, end: number, base: number): number {
+    let i = base + this.scanFrom
+    if (i < from) i = from
+    let lineStart = base + this.lineStart
+    for (;;) {
+      const lf = buf.indexOf(LF, i)
+      if (lf < 0 || lf >= end) {
+        this.scanFrom = end - base
+        this.lineStart = lineStart - base
+        if (this.requestLineEnd < 0) this.checkRequestLine(end - lineStart)
+        return -1
+      }
+      if (lf === 0 || buf[lf - 1] !== CR || lf - 1 < lineStart) {
+        throw new ParseError(400, 'bare LF in the request head: lines must end with CRLF')
+      }
+      if (lf - 1 === lineStart) {
+        if (this.requestLineEnd < 0) {
+          // An empty line before the request line: RFC 9112 §2.2 lets us skip it.
+          if (lineStart - base >= 8) throw new ParseError(400, 'too many empty lines before the request line')
+          lineStart = lf + 1
+          i = lineStart
+          continue
+        }
+        return lf + 1
+      }
+      if (this.requestLineEnd < 0) {
+        this.checkRequestLine(lf - 1 - lineStart)
+        this.requestLineEnd = lf - base
+      }
+      lineStart = lf + 1
+      i = lineStart
+      if (lineStart - base > this.limits.maxHeaderSize) this.checkHeadSize(lineStart - base)
+    }
+  }
+
+  private checkRequestLine(length: number): void {
+    if (length > this.limits.maxTargetLength + 32 || length > this.limits.maxHeaderSize) {
+      throw new ParseError(414, `request target longer than ${this.limits.maxTargetLength} bytes`)
+    }
+  }
+
+  private checkHeadSize(length: number): void {
+    if (length > this.limits.maxHeaderSize) {
+      if (this.requestLineEnd < 0) throw new ParseError(414, `request line longer than ${this.limits.maxHeaderSize} bytes`)
+      throw new ParseError(431, `request head larger than ${this.limits.maxHeaderSize} bytes`)
+    }
+  }
+
+  /** Parses and validates a complete head in `buf[start..end)` and hands it on. */
+  private emitHead(buf: Buffer, start: number, end: number): void {
+    if (end - start > this.limits.maxHeaderSize + 4) {
+      this.requestLineEnd = 0
+      this.checkHeadSize(end - start)
+    }
+    const head = parseHead(buf, start, end, this.limits)
+    if (head.contentLength > 0) {
+      this.state = S_BODY
+      this.remaining = head.contentLength
+    } else if (head.contentLength < 0) {
+      this.state = S_CHUNK_SIZE
+      this.remaining = 0
+      this.digits = 0
+      this.bodyTotal = 0
+      this.chunkExtTotal = 0
+    }
+    this.handler.onHead(head)
+    if (head.contentLength === 0 && this.state === S_HEAD) this.handler.onBodyEnd(NO_TRAILERS)
+  }
+
+  private endBody(trailers: string[]): void {
+    this.state = S_HEAD
+    this.handler.onBodyEnd(trailers)
+  }
+
+  /** The chunked body state machine (RFC 9112 §7.1). */
+  private readChunked(data: Buffer, off: number, end: number): number {
+    while (off < end) {
+      const state = this.state
+      const b = data[off]!
+      switch (state) {
+        case S_CHUNK_SIZE: {
+          const digit = HEX[b]!
+          if (digit >= 0) {
+            if (++this.digits > 16) throw new ParseError(400, 'invalid chunk size: more than 16 hexadecimal digits')
+            this.remaining = this.remaining * 16 + digit
+            off++
+            continue
+          }
+          if (this.digits === 0) throw new ParseError(400, 'invalid chunk size: expected hexadecimal digits')
+          if (b === CR) this.state = S_CHUNK_SIZE_LF
+          else if (b === SEMI) this.state = S_CHUNK_EXT
+          else if (b === SP || b === HTAB) this.state = S_CHUNK_SIZE_WS
+          else throw new ParseError(400, 'invalid chunk size: expected hexadecimal digits')
+          this.checkChunkSize()
+          off++
+          continue
+        }
+        case S_CHUNK_SIZE_WS:
+          if (b === SP || b === HTAB) {
+            this.countExt()
+            off++
+            continue
+          }
+          if (b !== SEMI) throw new ParseError(400, 'invalid chunk size line: whitespace after the size must lead to a chunk extension')
+          this.state = S_CHUNK_EXT
+          off++
+          continue
+        case S_CHUNK_EXT:
+          // chunk-ext: accept token, quoted-string and BWS characters; bound the total.
+          if (b === CR) {
+            this.state = S_CHUNK_SIZE_LF
+          } else if (FIELD_VALUE[b] !== 1) {
+            throw new ParseError(400, 'invalid character in chunk extension')
+          } else {
+            this.countExt()
+          }
+          off++
+          continue
+        case S_CHUNK_SIZE_LF:
+          if (b !== LF) throw new ParseError(400, 'bare CR in chunk size line')
+          off++
+          this.digits = 0
+          if (this.remaining === 0) {
+            this.state = S_TRAILERS
+            this.trailerLen = 0
+          } else {
+            this.state = S_CHUNK_DATA
+          }
+          continue
+        case S_CHUNK_DATA: {
+          const n = Math.min(this.remaining, end - off)
+          this.remaining -= n
+          const chunk = data.subarray(off, off + n)
+          off += n
+          if (this.remaining === 0) this.state = S_CHUNK_DATA_CR
+          this.handler.onBody(chunk)
+          if (this.paused || this.state === S_DEAD) return off
+          continue
+        }
+        case S_CHUNK_DATA_CR:
+          if (b !== CR) throw new ParseError(400, 'chunk data longer than its declared size')
+          this.state = S_CHUNK_DATA_LF
+          off++
+          continue
+        case S_CHUNK_DATA_LF:
+          if (b !== LF) throw new ParseError(400, 'bare CR after chunk data')
+          this.state = S_CHUNK_SIZE
+          this.remaining = 0
+          this.digits = 0
+          off++
+          continue
+        case S_TRAILERS:
+          return this.readTrailers(data, off, end)
+        default:
+          return end
+      }
+    }
+    return off
+  }
+
+  /** Hex digits seen in the current chunk size line. */
+  private digits = 0
+
+  private checkChunkSize(): void {
+    if (this.bodyTotal + this.remaining > this.limits.maxBodySize) {
+      throw new ParseError(413, `request body larger than ${this.limits.maxBodySize} bytes`)
+    }
+    this.bodyTotal += this.remaining
+  }
+
+  private countExt(): void {
+    if (++this.chunkExtTotal > this.limits.maxChunkExtensionSize) {
+      throw new ParseError(400, `chunk extensions longer than ${this.limits.maxChunkExtensionSize} bytes`)
+    }
+  }
+
+  /** Gathers the trailer section (after the last chunk) and parses it like header fields. */
+  private readTrailers(data: Buffer, off: number, end: number): number {
+    let buf = this.trailerBuf
+    const max = this.limits.maxHeaderSize + 2
+    const take = Math.min(end - off, max - this.trailerLen)
+    if (buf === null || buf.length < this.trailerLen + take) {
+      const next = Buffer.allocUnsafe(Math.max(this.trailerLen + take, 256, buf === null ? 0 : buf.length * 2))
+      if (buf !== null) buf.copy(next, 0, 0, this.trailerLen)
+      buf = next
+      this.trailerBuf = buf
+    }
+    const scanStart = Math.max(0, this.trailerLen - 3)
+    data.copy(buf, this.trailerLen, off, off + take)
+    this.trailerLen += take
+    // The section ends at the first empty line: CRLF at the start, or CRLFCRLF.
+    let sectionEnd = -1
+    if (this.trailerLen >= 2 && buf[0] === CR && buf[1] === LF) sectionEnd = 2
+    else {
+      const idx = buf.subarray(0, this.trailerLen).indexOf(CRLFCRLF, scanStart)
+      if (idx >= 0) sectionEnd = idx + 4
+    }
+    if (sectionEnd < 0) {
+      if (this.trailerLen >= max) throw new ParseError(431, `trailer section larger than ${this.limits.maxHeaderSize} bytes`)
+      return end
+    }
+    const consumed = sectionEnd - (this.trailerLen - take)
+    const trailers = sectionEnd === 2 ? NO_TRAILERS : parseFields(buf, 0, sectionEnd - 2, this.limits, [])
+    this.trailerLen = 0
+    this.endBody(trailers)
+    return off + consumed
+  }
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
+const NO_TRAILERS: string[] = []
+
+/**
+ * Parses header fields in `buf[start..end)` (each line ending in CRLF) into
+ * `out` as flat name/value pairs, validating names and values.
+ */
+function parseFields(buf: Buffer, start: number, end: number, limits: ParserLimits, out: string[]): string[] {
+  let i = start
+  while (i < end) {
+    const lineStart = i
+    const first = buf[i]!
+    if (first === SP || first === HTAB) throw new ParseError(400, 'obsolete line folding (a header line starting with whitespace) is not accepted')
+    while (i < end && TOKEN[buf[i]!] === 1) i++
+    if (buf[i] !== COLON) {
+      const b = buf[i]
+      if (b === SP || b === HTAB) throw new ParseError(400, 'whitespace between a header name and the colon')
+      if (i === lineStart) throw new ParseError(400, 'empty header name')
+      throw new ParseError(400, 'invalid character in a header name')
+    }
+    if (i === lineStart) throw new ParseError(400, 'empty header name')
+    const name = latin1(buf, lineStart, i)
+    i++
+    while (buf[i] === SP || buf[i] === HTAB) i++
+    const valueStart = i
+    let valueEnd = i
+    for (;;) {
+      const b = buf[i]!
+      if (FIELD_VALUE[b] === 1) {
+        i++
+        if (b !== SP && b !== HTAB) valueEnd = i
+        continue
+      }
+      if (b === CR && buf[i + 1] === LF) break
+      if (b === CR) throw new ParseError(400, `bare CR in the value of header ${name}`)
+      if (b === 0) throw new ParseError(400, `NUL in the value of header ${name}`)
+      throw new ParseError(400, `invalid character 0x${b.toString(16).padStart(2, '0')} in the value of header ${name}`)
+    }
+    if (out.length >= limits.maxHeaderCount * 2) throw new ParseError(431, `more than ${limits.maxHeaderCount} header fields`)
+    out.push(name, valueStart === valueEnd ? '' : latin1(buf, valueStart, valueEnd))
+    i += 2
+  }
+  return out
+}
+
+/**
+ * Parses a complete request head `buf[start..end)` (ending with the empty
+ * line) and applies the message framing rules of RFC 9112 §6.
+ * Throws {@link ParseError} on any fault.
+ */
+export function parseHead(buf: Buffer, start: number, end: number, limits: ParserLimits): RequestHead {
+  let i = start
+  while (buf[i] === CR && buf[i + 1] === LF) i += 2 // leading empty lines, already bounded by the scan
+
+  // method SP request-target SP HTTP-version CRLF
+  const methodStart = i
+  while (TOKEN[buf[i]!] === 1) i++
+  if (i === methodStart || buf[i] !== SP) {
+    throw new ParseError(400, i === methodStart ? 'malformed request line: expected a method' : 'malformed request line: invalid character in the method')
+  }
+  const method = methodString(buf, methodStart, i)
+  i++
+  const targetStart = i
+  while (TARGET[buf[i]!] === 1) i++
+  const targetEnd = i
+  if (targetEnd === targetStart) throw new ParseError(400, 'malformed request line: expected a request target after one space')
+  if (buf[i] !== SP) {
+    if (buf[i] === 0x23) throw new ParseError(400, 'a request target must not hold a fragment (#)')
+    throw new ParseError(400, buf[i] === CR ? 'malformed request line: expected an HTTP version' : 'invalid character in the request target')
+  }
+  if (targetEnd - targetStart > limits.maxTargetLength) throw new ParseError(414, `request target longer than ${limits.maxTargetLength} bytes`)
+  i++
+  // HTTP-version = "HTTP/" DIGIT "." DIGIT, followed by CRLF
+  if (
+    buf[i] !== 0x48 || buf[i + 1] !== 0x54 || buf[i + 2] !== 0x54 || buf[i + 3] !== 0x50 || buf[i + 4] !== 0x2f ||
+    !isDigit(buf[i + 5]) || buf[i + 6] !== 0x2e || !isDigit(buf[i + 7]) || buf[i + 8] !== CR || buf[i + 9] !== LF
+  ) {
+    throw new ParseError(400, 'malformed request line: expected HTTP/1.1 or HTTP/1.0 after one space, then CRLF')
+  }
+  const major = buf[i + 5]! - 0x30
+  const minorDigit = buf[i + 7]! - 0x30
+  if (major !== 1) throw new ParseError(505, `HTTP/${major}.${minorDigit} is not supported: use HTTP/1.1`)
+  const minor = minorDigit === 0 ? 0 : 1
+  i += 10
+
+  const headers = parseFields(buf, i, end - 2, limits, [])
+
+  // Framing and connection semantics.
+  let host: string | null = null
+  let hostCount = 0
+  let contentLength = -2
+  let chunked = false
+  let transferEncoding: string | null = null
+  let close = minor === 0
+  let keepAlive10 = false
+  let expectContinue = false
+  for (let h = 0; h < headers.length; h += 2) {
+    const kind = fieldKind(headers[h]!)
+    if (kind === H_OTHER) continue
+    const value = headers[h + 1]!
+    switch (kind) {
+      case H_HOST:
+        hostCount++
+        host = value
+        break
+      case H_CONTENT_LENGTH: {
+        const length = parseContentLength(value)
+        if (contentLength !== -2 && contentLength !== length) throw new ParseError(400, 'differing Content-Length values')
+        contentLength = length
+        break
+      }
+      case H_TRANSFER_ENCODING:
+        transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`
+        break
+      case H_CONNECTION:
+        for (const option of value.toLowerCase().split(',')) {
+          const token = option.trim()
+          if (token === 'close') close = true
+          else if (token === 'keep-alive') keepAlive10 = true
+        }
+        break
+      case H_EXPECT:
+        if (value.toLowerCase() === '100-continue') expectContinue = true
+        else throw new ParseError(417, `unsupported expectation: ${value}`)
+        break
+    }
+  }
+
+  if (transferEncoding !== null) {
+    if (minor === 0) throw new ParseError(400, 'Transfer-Encoding is not allowed in an HTTP/1.0 request')
+    if (contentLength !== -2) throw new ParseError(400, 'both Content-Length and Transfer-Encoding: the body length is ambiguous')
+    chunked = checkTransferEncoding(transferEncoding)
+  }
+
+  const target = latin1(buf, targetStart, targetEnd)
+  let path: string
+  let query = ''
+  const first = buf[targetStart]
+  if (first === 0x2f) {
+    // origin-form
+    const q = target.indexOf('?')
+    if (q < 0) path = target
+    else {
+      path = target.slice(0, q)
+      query = target.slice(q + 1)
+    }
+  } else if (first === 0x2a && targetEnd - targetStart === 1) {
+    if (method !== 'OPTIONS') throw new ParseError(400, 'the asterisk-form target (*) is only for OPTIONS')
+    path = '*'
+  } else {
+    const absolute = parseAbsoluteForm(target)
+    if (absolute === null) {
+      if (method === 'CONNECT') throw new ParseError(501, 'CONNECT is not supported')
+      throw new ParseError(400, 'malformed request target: expected a path starting with /')
+    }
+    // RFC 9112 §3.2.2: the target's authority replaces the Host header.
+    if (minor === 1 && hostCount !== 1) throw new ParseError(400, hostCount === 0 ? 'missing Host header' : 'more than one Host header')
+    host = absolute.host
+    hostCount = 1
+    path = absolute.path
+    query = absolute.query
+  }
+  if (minor === 1 && hostCount !== 1) throw new ParseError(400, hostCount === 0 ? 'missing Host header (required in HTTP/1.1)' : 'more than one Host header')
+  if (hostCount > 1) throw new ParseError(400, 'more than one Host header')
+  if (host !== null && !HOST_RE.test(host)) throw new ParseError(400, 'invalid Host header')
+
+  if (contentLength > limits.maxBodySize) throw new ParseError(413, `request body larger than ${limits.maxBodySize} bytes`)
+
+  return {
+    method,
+    target,
+    path,
+    query,
+    minor,
+    headers,
+    host: host ?? '',
+    contentLength: chunked ? -1 : contentLength < 0 ? 0 : contentLength,
+    keepAlive: minor === 0 ? keepAlive10 && !close : !close,
+    expectContinue,
+  }
+}
+
+const METHODS = new Map<string, string>(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((m) => [m, m]))
+
+/** Common methods come back as the same interned string, saving an allocation. */
+function methodString(buf: Buffer, start: number, end: number): string {
+  const len = end - start
+  if (len === 3 && buf[start] === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54) return 'GET'
+  if (len === 4 && buf[start] === 0x50 && buf[start + 1] === 0x4f && buf[start + 2] === 0x53 && buf[start + 3] === 0x54) return 'POST'
+  const method = latin1(buf, start, end)
+  return METHODS.get(method) ?? method
+}
+
+function isDigit(b: number | undefined): boolean {
+  return b !== undefined && b >= 0x30 && b <= 0x39
+}
+
+/** `Content-Length = 1*DIGIT`, also as a list of identical values (RFC 9110 §8.6). */
+function parseContentLength(value: string): number {
+  let length = -1
+  for (const part of value.includes(',') ? value.split(',') : [value]) {
+    const digits = part.trim()
+    if (!/^[0-9]{1,15}$/.test(digits)) throw new ParseError(400, `malformed Content-Length: ${JSON.stringify(value)}`)
+    const n = Number(digits)
+    if (length !== -1 && n !== length) throw new ParseError(400, 'differing Content-Length values')
+    length = n
+  }
+  return length
+}
+
+/**
+ * Transfer-Encoding must be exactly `chunked` as the final (and here the only)
+ * coding: decoding others is not implemented (501), and chunked anywhere but
+ * last leaves the body length unknowable (400, RFC 9112 §6.3).
+ */
+function checkTransferEncoding(value: string): true {
+  const codings: string[] = []
+  for (const element of value.split(',')) {
+    const coding = element.trim().toLowerCase()
+    if (coding !== '') codings.push(coding)
+  }
+  const chunkedAt = codings.indexOf('chunked')
+  if (chunkedAt >= 0 && (chunkedAt !== codings.length - 1 || codings.lastIndexOf('chunked') !== chunkedAt)) {
+    throw new ParseError(400, 'chunked must be the final transfer coding, applied once')
+  }
+  for (const coding of codings) {
+    if (coding !== 'chunked') throw new ParseError(501, `unsupported transfer coding: ${JSON.stringify(coding)}`)
+  }
+  if (codings.length === 0) throw new ParseError(400, 'empty Transfer-Encoding')
+  return true
+}
+
+/** `http://host[:port]/path?query` → its parts, or null when not absolute-form. */
+function parseAbsoluteForm(target: string): { host: string; path: string; query: string } | null {
+  const match = /^https?:\/\/([^/?@]*)([^?]*)(?:\?(.*))?$/i.exec(target)
+  if (match === null || match[1] === '') return null
+  const path = match[2] === '' ? '/' : match[2]!
+  if (path[0] !== '/') return null
+  return { host: match[1]!, path, query: match[3] ?? '' }
+}
