@@ -4,7 +4,7 @@
  */
 import type { GatewayApp } from '../lib/gateway.js'
 
-export const app: GatewayApp = (environ, startResponse) => {
+export const app: GatewayApp = (_environ, startResponse) => {
   startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8']])
   return ['Hello, world!']
 }
