@@ -81,8 +81,10 @@ export class Connection implements ParserHandler, ExchangeOwner {
   private requestStart = 0
   /** When the connection became idle. */
   private idleSince: number
-  /** The socket was ended by us; destroyed if the peer lingers. */
-  private endedAt = 0
+  /** We ended the socket: nothing more is read or written. */
+  private ending = false
+  /** When our end of the socket finished flushing; the socket is destroyed if the peer lingers after it. */
+  private lingerSince = 0
   private closed = false
 
   constructor(socket: Socket, host: ConnectionHost, info: ConnectionInfo) {
@@ -110,7 +112,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
   // --- reading ----------------------------------------------------------------
 
   private onData(data: Buffer): void {
-    if (this.endedAt !== 0) return
+    if (this.ending) return
     if (this.requestStart === 0) this.requestStart = Date.now()
     this.inData = true
     this.parser.execute(data)
@@ -196,7 +198,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
   // --- writing ----------------------------------------------------------------
 
   output(ex: Exchange, data: string | Uint8Array): void {
-    if (this.endedAt !== 0 || this.closed) return
+    if (this.ending || this.closed) return
     if (this.queue[0] !== ex) {
       if (ex.held === null) ex.held = []
       ex.held.push(data)
@@ -316,18 +318,21 @@ export class Connection implements ParserHandler, ExchangeOwner {
   private resume(reason: number): void {
     if ((this.pauseMask & reason) === 0) return
     this.pauseMask &= ~reason
-    if (this.pauseMask === 0 && this.endedAt === 0) this.socket.resume()
+    if (this.pauseMask === 0 && !this.ending) this.socket.resume()
   }
 
   // --- ending -------------------------------------------------------------------
 
   /** Ends the connection after what was written; later requests are not read. */
   private endSocket(): void {
-    if (this.endedAt !== 0 || this.closed) return
+    if (this.ending || this.closed) return
     this.flush()
-    this.endedAt = Date.now()
+    this.ending = true
     this.parser.destroy()
     for (const ex of this.queue) ex.abandon()
+    this.socket.once('finish', () => {
+      this.lingerSince = Date.now()
+    })
     this.socket.end()
     // Keep reading (and dropping) so the client's last bytes do not turn our FIN into a reset.
     this.pauseMask = 0
@@ -354,8 +359,8 @@ export class Connection implements ParserHandler, ExchangeOwner {
   tick(now: number): void {
     if (this.closed) return
     const options = this.options
-    if (this.endedAt !== 0) {
-      if (now - this.endedAt > options.keepAliveTimeout) this.socket.destroy()
+    if (this.ending) {
+      if (this.lingerSince !== 0 && now - this.lingerSince > options.keepAliveTimeout) this.socket.destroy()
       return
     }
     if (this.requestStart !== 0 && this.parser.midRequest) {

@@ -44,13 +44,13 @@ export class PosternServer implements ConnectionHost {
     if (/[\r\n\0]/.test(this.serverLine.slice(0, -2))) throw new TypeError('postern: serverHeader must not hold CR, LF or NUL')
     if (this.options.tls !== undefined) {
       this.scheme = 'https'
-      this.netServer = tls.createServer({ ...this.options.tls, ALPNProtocols: ['http/1.1'] }, (socket) => this.accept(socket))
+      this.netServer = tls.createServer({ ...this.options.tls, allowHalfOpen: true, ALPNProtocols: ['http/1.1'] }, (socket) => this.accept(socket))
       this.netServer.on('tlsClientError', () => {
         // a failed handshake concerns that client only
       })
     } else {
       this.scheme = 'http'
-      this.netServer = net.createServer({ noDelay: true }, (socket) => this.accept(socket))
+      this.netServer = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket))
     }
   }
 
