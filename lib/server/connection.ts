@@ -66,6 +66,8 @@ export class Connection implements ParserHandler, ExchangeOwner {
   private current: Exchange | null = null
   /** No request after the current one will be read. */
   private lastRequest = false
+  /** The client sent its FIN. */
+  private peerEnded = false
 
   private batch: Array<string | Uint8Array> = []
   private batchBytes = 0
@@ -105,8 +107,9 @@ export class Connection implements ParserHandler, ExchangeOwner {
     socket.on('end', () => this.onEnd())
   }
 
+  /** The server is shutting down: responses say `Connection: close`. */
   get closing(): boolean {
-    return this.host.closing || this.lastRequest
+    return this.host.closing
   }
 
   // --- reading ----------------------------------------------------------------
@@ -122,13 +125,22 @@ export class Connection implements ParserHandler, ExchangeOwner {
   }
 
   private onEnd(): void {
-    // The client finished sending. Half-closed clients still get their responses.
-    this.lastRequest = true
-    if (this.parser.midRequest && this.current === null && this.queue.length === 0) {
-      this.sendErrorAndClose(new ParseError(400, 'the connection ended in the middle of a request head'))
+    // The client finished sending; a half-closed client still gets its responses.
+    this.peerEnded = true
+    // A body that was still arriving can never complete now.
+    if (this.current !== null) this.onError(new ParseError(400, 'the connection ended in the middle of a request body'))
+    this.endIfPeerDone()
+  }
+
+  /** After the client's FIN: end once every request it sent is answered. */
+  private endIfPeerDone(): void {
+    if (!this.peerEnded || this.queue.length > 0 || this.parser.hasLeftover) return
+    if (this.parser.midRequest) {
+      if (this.current !== null) this.onError(new ParseError(400, 'the connection ended in the middle of a request body'))
+      else this.sendErrorAndClose(new ParseError(400, 'the connection ended in the middle of a request head'))
       return
     }
-    if (this.queue.length === 0) this.endSocket()
+    this.endSocket()
   }
 
   onHead(head: RequestHead): void {
@@ -300,6 +312,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
       this.parser.resume()
       if (!this.inData) this.flush()
     }
+    if (this.queue.length === 0) this.endIfPeerDone()
   }
 
   pauseForInput(): void {

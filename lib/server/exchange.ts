@@ -124,8 +124,12 @@ export class Exchange implements InputOwner {
     if (parseStatus(status) < 0) {
       throw new TypeError(`[status-form] invalid status ${JSON.stringify(status)}: expected three digits 200-599, a space and a reason, like '200 OK'`)
     }
-    const checked = checkAndRenderHeaders(headers)
+    let checked = checkAndRenderHeaders(headers)
     this.code = (status.charCodeAt(0) - 48) * 100 + (status.charCodeAt(1) - 48) * 10 + (status.charCodeAt(2) - 48)
+    if (this.code === 204 && checked.declaredLength >= 0) {
+      // RFC 9110 §8.6: a 204 never carries Content-Length.
+      checked = checkAndRenderHeaders((headers as Array<[string, string]>).filter(([name]) => name.toLowerCase() !== 'content-length'))
+    }
     this.status = status
     this.checked = checked
     this.state = STARTED

@@ -183,6 +183,11 @@ export class RequestParser {
     return (this.state !== S_HEAD && this.state !== S_DEAD) || this.headLen > 0
   }
 
+  /** Whether bytes wait for {@link resume}. */
+  get hasLeftover(): boolean {
+    return this.leftover !== null
+  }
+
   /** Whether the parser stopped for good after a fault. */
   get dead(): boolean {
     return this.state === S_DEAD
@@ -622,7 +627,7 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: Parse
   let contentLength = -2
   let chunked = false
   let transferEncoding: string | null = null
-  let close = minor === 0
+  let close = false
   let keepAlive10 = false
   let expectContinue = false
   for (let h = 0; h < headers.length; h += 2) {
@@ -741,8 +746,9 @@ function parseContentLength(value: string): number {
 
 /**
  * Transfer-Encoding must be exactly `chunked` as the final (and here the only)
- * coding: decoding others is not implemented (501), and chunked anywhere but
- * last leaves the body length unknowable (400, RFC 9112 §6.3).
+ * coding: chunked anywhere but last, or missing, leaves the body length
+ * unknowable (400, RFC 9112 §6.3); decoding other codings before it is not
+ * implemented (501).
  */
 function checkTransferEncoding(value: string): true {
   const codings: string[] = []
@@ -750,14 +756,15 @@ function checkTransferEncoding(value: string): true {
     const coding = element.trim().toLowerCase()
     if (coding !== '') codings.push(coding)
   }
+  if (codings.length === 0) throw new ParseError(400, 'empty Transfer-Encoding')
   const chunkedAt = codings.indexOf('chunked')
-  if (chunkedAt >= 0 && (chunkedAt !== codings.length - 1 || codings.lastIndexOf('chunked') !== chunkedAt)) {
+  if (chunkedAt !== codings.length - 1 || codings.lastIndexOf('chunked') !== chunkedAt) {
+    // RFC 9112 §6.3: without chunked as the final coding the body length is unknowable.
     throw new ParseError(400, 'chunked must be the final transfer coding, applied once')
   }
   for (const coding of codings) {
     if (coding !== 'chunked') throw new ParseError(501, `unsupported transfer coding: ${JSON.stringify(coding)}`)
   }
-  if (codings.length === 0) throw new ParseError(400, 'empty Transfer-Encoding')
   return true
 }
 
