@@ -69,12 +69,13 @@ export class Exchange implements InputOwner {
   held: Array<string | Uint8Array> | null = null
   heldBytes = 0
 
-  readonly startResponse: StartResponse = (status, headers, error) => this.start(status, headers, error)
+  readonly startResponse: StartResponse
 
   constructor(owner: ExchangeOwner, head: RequestHead) {
     this.owner = owner
     this.head = head
     this.keepAlive = head.keepAlive
+    this.startResponse = startResponseFor(this)
   }
 
   get done(): boolean {
@@ -116,7 +117,8 @@ export class Exchange implements InputOwner {
     this.respond(result)
   }
 
-  private start(status: string, headers: unknown, error?: unknown): Write {
+  /** `startResponse`, with the spec's rules. */
+  start(status: string, headers: unknown, error?: unknown): Write {
     if (this.state !== NEW) {
       if (error === undefined) throw new Error('[start-response-order] startResponse called a second time without an error')
       if (this.state >= COMMITTED || this.gone) throw error
@@ -430,6 +432,15 @@ export class Exchange implements InputOwner {
 }
 
 const EMPTY_BODY: object = Object.freeze([])
+
+/**
+ * Makes an exchange's `startResponse`. A plain closure rather than a class
+ * field: loaders that keep function names (tsx) would otherwise rename a
+ * field function on every request.
+ */
+function startResponseFor(ex: Exchange): StartResponse {
+  return (status, headers, error) => ex.start(status, headers, error)
+}
 
 /** Calls the body's `close()` once, if it has one [close-called]. */
 function closeBody(body: unknown, owner: ExchangeOwner): void {

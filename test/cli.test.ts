@@ -1,0 +1,142 @@
+/**
+ * The `postern` command, run for real: a child process serving an example,
+ * answered over a socket, stopped with SIGTERM; and each mistake a user can
+ * make gets a message that says what to do.
+ */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import net from 'node:net'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import type { Test } from 'tap'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const bin = fileURLToPath(new URL('../bin/postern.js', import.meta.url))
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs the command to completion (for the calls that must fail fast). */
+async function run(args: string[]): Promise<Run> {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const [code] = (await once(child, 'exit')) as [number | null]
+  return { code, stdout, stderr }
+}
+
+/** Starts the command and waits for its "serving … on URL" line. */
+async function serve(t: Test, args: string[]): Promise<{ url: string; stop(): Promise<number | null>; output(): string }> {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      const match = /serving .* on (\S+)/.exec(out)
+      if (match !== null) resolve(match[1]!)
+    })
+    child.on('exit', (code) => reject(new Error(`postern exited (${code}) before serving:\n${out}`)))
+  })
+  let exited: Promise<number | null> | null = null
+  const stop = () => {
+    exited ??= new Promise((resolve) => {
+      if (child.exitCode !== null) resolve(child.exitCode)
+      child.once('exit', (code) => resolve(code))
+      child.kill('SIGTERM')
+    })
+    return exited
+  }
+  t.teardown(() => void stop())
+  return { url, stop, output: () => out }
+}
+
+t.test('serves examples/hello.ts:app and stops gracefully on SIGTERM', async (t) => {
+  const server = await serve(t, ['examples/hello.ts:app', '--host', '127.0.0.1', '--port', '0'])
+  t.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+  const res = await fetch(`${server.url}/hello`)
+  t.equal(res.status, 200)
+  t.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8')
+  t.equal(res.headers.get('content-length'), '13')
+  t.equal(await res.text(), 'Hello, world!')
+  t.equal(await server.stop(), 0, 'exits 0 after closing')
+})
+
+t.test('the default export is used when no export is named', async (t) => {
+  const server = await serve(t, ['examples/hello.ts', '--port', '0'])
+  t.equal(await (await fetch(`${server.url}/`)).text(), 'Hello, world!')
+})
+
+t.test('a request in flight when SIGTERM arrives still gets its response', async (t) => {
+  const server = await serve(t, ['test/fixtures/slow-app.ts:app', '--port', '0'])
+  const pending = fetch(`${server.url}/slow`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const exit = server.stop()
+  const res = await pending
+  t.equal(res.status, 200)
+  t.equal(await res.text(), 'finally')
+  t.equal(await exit, 0)
+})
+
+t.test('--help lists every option', async (t) => {
+  const r = await run(['--help'])
+  t.equal(r.code, 0)
+  for (const option of ['--host', '--port', '--workers', '--server', '--interface', '--tls-key', '--tls-cert', '--max-body-size', '--headers-timeout', '--keep-alive-timeout']) {
+    t.match(r.stdout, option, `mentions ${option}`)
+  }
+})
+
+t.test('clear messages for the mistakes users make', async (t) => {
+  const missingModule = await run(['examples/nope.ts:app'])
+  t.equal(missingModule.code, 2)
+  t.match(missingModule.stderr, /cannot find module "examples\/nope\.ts"/)
+
+  const missingExport = await run(['examples/hello.ts:nope'])
+  t.equal(missingExport.code, 2)
+  t.match(missingExport.stderr, /has no export "nope" \(it exports: app, default\)/)
+
+  const notFunction = await run(['test/fixtures/not-an-app.ts:config'])
+  t.equal(notFunction.code, 2)
+  t.match(notFunction.stderr, /export "config" of test\/fixtures\/not-an-app\.ts is not an app/)
+
+  const noTarget = await run([])
+  t.equal(noTarget.code, 2)
+  t.match(noTarget.stderr, /expected one app/)
+
+  const badPort = await run(['examples/hello.ts:app', '--port', 'eighty'])
+  t.equal(badPort.code, 2)
+  t.match(badPort.stderr, /--port must be a whole number/)
+
+  const unknown = await run(['examples/hello.ts:app', '--frobnicate'])
+  t.equal(unknown.code, 2)
+  t.match(unknown.stderr, /Unknown option '--frobnicate'/)
+})
+
+t.test('a port in use is reported as such', async (t) => {
+  const blocker = net.createServer()
+  blocker.listen(0, '127.0.0.1')
+  await once(blocker, 'listening')
+  t.teardown(() => blocker.close())
+  const { port } = blocker.address() as net.AddressInfo
+  const r = await run(['examples/hello.ts:app', '--port', String(port)])
+  t.equal(r.code, 2)
+  t.match(r.stderr, `port ${port} on 127.0.0.1 is already in use`)
+})
+
+t.test('--workers 2 serves from two processes sharing the port', async (t) => {
+  const server = await serve(t, ['test/fixtures/pid-app.ts:app', '--port', '0', '--workers', '2'])
+  const pids = new Set<string>()
+  for (let i = 0; i < 40 && pids.size < 2; i++) {
+    // a new connection each time, so the primary can hand it to either worker
+    const res = await fetch(`${server.url}/`, { headers: { connection: 'close' } })
+    t.equal(res.headers.get('x-multiprocess'), 'true', 'gateway.multiprocess is set')
+    pids.add(await res.text())
+  }
+  t.equal(pids.size, 2, 'both workers answered')
+  t.equal(await server.stop(), 0)
+})
