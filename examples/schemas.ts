@@ -1,0 +1,48 @@
+/**
+ * Schemas: inputs are validated with ajv (400 naming the field that failed;
+ * query and params coerced to their types), responses serialized by a
+ * fast-json-stringify function compiled once per status.
+ * Serve it with `postern examples/schemas.ts:app`.
+ */
+import { postern } from '../lib/app.js'
+
+interface NewItem {
+  name: string
+  price: number
+}
+
+const item = {
+  type: 'object',
+  required: ['name', 'price'],
+  properties: { name: { type: 'string', minLength: 1 }, price: { type: 'number', minimum: 0 } },
+  additionalProperties: false,
+} as const
+
+const items = new Map<number, NewItem & { id: number }>()
+
+export const app = postern()
+
+app.post<'/items', NewItem>('/items', { schema: { body: item, response: { 201: { type: 'object', properties: { id: { type: 'integer' }, name: { type: 'string' }, price: { type: 'number' } } } } } }, (req, reply) => {
+  const id = items.size + 1
+  const created = { id, ...req.body }
+  items.set(id, created)
+  reply.status(201).header('location', `/items/${id}`)
+  return created
+})
+
+app.get(
+  '/items',
+  { schema: { query: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 100, default: 10 } } } } },
+  (req) => [...items.values()].slice(0, Number(req.query.limit)),
+)
+
+app.get('/items/:id', { schema: { params: { type: 'object', properties: { id: { type: 'integer' } } } } }, (req, reply) => {
+  const found = items.get(Number(req.params.id))
+  if (found === undefined) {
+    reply.status(404)
+    return { error: 'not found' }
+  }
+  return found
+})
+
+export default app

@@ -1,0 +1,156 @@
+/**
+ * Response plugins: how a handler's return value becomes a status, headers
+ * and a body. Each plugin says which values it takes and serializes them;
+ * the first that accepts a value wins, so an app can put its own (HTML, say)
+ * in front of the built-in ones. Kept apart from the framework so the same
+ * machinery serves bare gateway stacks (`json(handler)`, `text(handler)`).
+ */
+import type { Body, BodyIterable, Chunk, Environ, GatewayApp, Headers, StartResponse } from '../lib/gateway.js'
+import { STATUS_TEXT, statusLine } from '../lib/headers.js'
+
+/** A serialized response payload: one chunk, a stream of chunks, or nothing. */
+export type Payload = Chunk | BodyIterable | null
+
+export interface Serialized {
+  /** The `Content-Type` to send unless the handler set one; `null` for none. */
+  type: string | null
+  payload: Payload
+}
+
+/** A compiled serializer for one status code (see json.ts). */
+export type Serializer = (value: unknown) => string
+
+export interface SerializeContext {
+  /** The status the response will have. */
+  status: number
+  /** The route's compiled serializer for that status, if its schema declared one. */
+  serializer: Serializer | undefined
+}
+
+export interface ResponsePlugin {
+  readonly name: string
+  /** Whether this plugin turns `value` into a response. */
+  accepts(value: unknown): boolean
+  serialize(value: unknown, context: SerializeContext): Serialized
+}
+
+const STATUS_LINES: string[] = []
+/** `'200 OK'` for 200, built once per code. */
+export function statusString(code: number): string {
+  return (STATUS_LINES[code] ??= statusLine(code))
+}
+
+/** Whether a payload is a single chunk (sent as a one-element array, so its length is known). */
+export function isChunk(payload: Payload): payload is Chunk {
+  return typeof payload === 'string' || payload instanceof Uint8Array
+}
+
+/** Serializes `value` with the first plugin that accepts it; throws when none does. */
+export function serialize(value: unknown, plugins: readonly ResponsePlugin[], context: SerializeContext): Serialized {
+  for (let i = 0; i < plugins.length; i++) {
+    const plugin = plugins[i]!
+    if (plugin.accepts(value)) return plugin.serialize(value, context)
+  }
+  throw new TypeError(`postern: no response plugin accepts a value of type ${typeof value}`)
+}
+
+/** Whether `headers` already has `name` (lower-case). */
+export function hasHeader(headers: Headers, name: string): boolean {
+  for (let i = 0; i < headers.length; i++) if (headers[i]![0].toLowerCase() === name) return true
+  return false
+}
+
+const typeHeaders = new Map<string, [string, string]>()
+/**
+ * The `content-type` header pair for a type, built once and frozen: the
+ * pairs are shared between responses (a middleware that wants another value
+ * replaces the pair; changing it in place throws).
+ */
+export function contentType(type: string): [string, string] {
+  let pair = typeHeaders.get(type)
+  if (pair === undefined) {
+    pair = Object.freeze(['content-type', type]) as [string, string]
+    if (typeHeaders.size < 64) typeHeaders.set(type, pair)
+  }
+  return pair
+}
+
+/**
+ * Starts the response and returns its body: a one-element array for a
+ * chunk, the stream itself for a stream, `[]` for nothing. `headers` may be
+ * null when the handler set none.
+ */
+export function start(startResponse: StartResponse, status: number, headers: Headers | null, serialized: Serialized): Body {
+  const { type, payload } = serialized
+  let list: Headers
+  if (headers === null) list = type === null ? [] : [contentType(type)]
+  else {
+    list = headers
+    if (type !== null && !hasHeader(list, 'content-type')) list.push(contentType(type))
+  }
+  startResponse(statusString(status), list)
+  if (payload === null) return []
+  if (isChunk(payload)) return [payload]
+  return payload
+}
+
+/** A handler for a bare gateway stack: the environ in, a value out; it may set `reply.status`/`reply.headers`. */
+export type ValueHandler = (environ: Environ, reply: ResponseState) => unknown
+
+/** The mutable response state a {@link ValueHandler} sees. */
+export interface ResponseState {
+  status: number
+  headers: Headers | null
+}
+
+/**
+ * Turns a value handler into a gateway app using `plugins`. A thrown error
+ * with a 4xx/5xx `status` becomes that response (message shown for 4xx);
+ * other errors are left to the server (500).
+ */
+export function responder(handler: ValueHandler, plugins: readonly ResponsePlugin[], serializerFor: (status: number) => Serializer | undefined = none): GatewayApp {
+  const finish = (value: unknown, state: ResponseState, startResponse: StartResponse): Body => {
+    if (value === undefined) {
+      if (state.status === 200) state.status = 204
+      return start(startResponse, state.status, state.headers, EMPTY)
+    }
+    const serialized = serialize(value, plugins, { status: state.status, serializer: serializerFor(state.status) })
+    return start(startResponse, state.status, state.headers, serialized)
+  }
+  const fail = (error: unknown, startResponse: StartResponse): Body => {
+    const status = statusOf(error)
+    if (status === 0) throw error
+    const expose = (error as { expose?: unknown }).expose
+    const message = (typeof expose === 'boolean' ? expose : status < 500) ? (error as Error).message : (STATUS_TEXT[status] ?? 'Error')
+    return start(startResponse, status, null, { type: 'text/plain; charset=utf-8', payload: message })
+  }
+  return (environ, startResponse) => {
+    const state: ResponseState = { status: 200, headers: null }
+    let value: unknown
+    try {
+      value = handler(environ, state)
+    } catch (error) {
+      return fail(error, startResponse)
+    }
+    if (value instanceof Promise) {
+      return value.then(
+        (v: unknown) => finish(v, state, startResponse),
+        (error: unknown) => fail(error, startResponse),
+      )
+    }
+    return finish(value, state, startResponse)
+  }
+}
+
+/** An error's `.status` or `.statusCode` when it is 400–599, else 0. */
+function statusOf(error: unknown): number {
+  if (!(error instanceof Error)) return 0
+  const e = error as Error & { status?: unknown; statusCode?: unknown }
+  const status = typeof e.status === 'number' ? e.status : e.statusCode
+  return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 ? status : 0
+}
+
+const EMPTY: Serialized = { type: null, payload: null }
+function none(): undefined {
+  return undefined
+}

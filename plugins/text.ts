@@ -1,0 +1,47 @@
+/**
+ * Response plugins for values that are already text or bytes: strings go
+ * out as `text/plain; charset=utf-8`, `Uint8Array` as
+ * `application/octet-stream`, and (async) iterables of chunks as a stream
+ * of the same type. `text(handler)` makes a gateway app of a handler.
+ */
+import type { BodyIterable, GatewayApp } from '../lib/gateway.js'
+import { responder, type ResponsePlugin, type ValueHandler } from './response.js'
+
+export const TEXT_TYPE = 'text/plain; charset=utf-8'
+export const BYTES_TYPE = 'application/octet-stream'
+
+/** Strings → `text/plain; charset=utf-8`. */
+export const textPlugin: ResponsePlugin = {
+  name: 'text',
+  accepts: (value) => typeof value === 'string',
+  serialize: (value) => ({ type: TEXT_TYPE, payload: value as string }),
+}
+
+/** `Uint8Array` (and `Buffer`) → `application/octet-stream`. */
+export const bytesPlugin: ResponsePlugin = {
+  name: 'bytes',
+  accepts: (value) => value instanceof Uint8Array,
+  serialize: (value) => ({ type: BYTES_TYPE, payload: value as Uint8Array }),
+}
+
+/** Whether `value` is a stream of chunks: an async iterable, or a sync iterable that is not an array or string. */
+export function isStream(value: unknown): value is BodyIterable {
+  if (value === null || typeof value !== 'object') return false
+  if (Symbol.asyncIterator in value) return true
+  return Symbol.iterator in value && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Map) && !(value instanceof Set)
+}
+
+/** Async iterables (streams, generators) → streamed `application/octet-stream`; set a Content-Type to change it. */
+export const streamPlugin: ResponsePlugin = {
+  name: 'stream',
+  accepts: isStream,
+  serialize: (value) => ({ type: BYTES_TYPE, payload: value as BodyIterable }),
+}
+
+/** The text-ish plugins, in the order they are tried. */
+export const textPlugins: readonly ResponsePlugin[] = [textPlugin, bytesPlugin, streamPlugin]
+
+/** A gateway app answering with the handler's string, bytes or stream (`undefined` → 204). */
+export function text(handler: ValueHandler): GatewayApp {
+  return responder(handler, textPlugins)
+}
