@@ -1,0 +1,224 @@
+/**
+ * The harness: for each scenario it starts every peer in its own pinned
+ * process, checks one response from each, warms each up, then measures them
+ * in interleaved rounds (A, B, C, A, B, C, …) so that noise on the machine
+ * falls on all peers alike. Each cell keeps every round; the report shows the
+ * median and the spread.
+ */
+import http from 'node:http'
+import type { LoadResult, LoadTool } from './load.js'
+import { missingFor, type PeerInfo } from './peer.js'
+import { startPeer, type PeerProcess } from './peer-process.js'
+import type { Scenario } from './scenarios.js'
+
+export interface SuiteOptions {
+  scenarios: readonly Scenario[]
+  peers: readonly PeerInfo[]
+  /** Seconds per measured run. */
+  duration: number
+  /** Seconds of warm-up per peer and scenario (0: none). */
+  warmup: number
+  rounds: number
+  connections: number
+  pipelining: number
+  tool: LoadTool
+  taskset: string | null
+  /** Core the servers are pinned to. */
+  serverCore: number
+  /** Called with a one-line status before each step. */
+  progress?: (line: string) => void
+}
+
+export interface Round {
+  /** req/s, or MB/s for a streaming scenario. */
+  value: number
+  requests: number
+  seconds: number
+  p99: number
+  clientCpu: number
+  /** Server CPU time over the run, as a fraction of one core. */
+  serverCpu: number
+  errors: number
+  timeouts: number
+  non2xx: number
+}
+
+export interface Cell {
+  scenario: string
+  peer: string
+  unit: Scenario['unit']
+  connections: number
+  pipelining: number
+  rounds: Round[]
+  /** Median, min and max of the rounds' values (NaN when nothing was measured). */
+  median: number
+  min: number
+  max: number
+  /** Median of the rounds' p99 latency, milliseconds. */
+  p99: number
+  /** Highest client CPU share of any round. */
+  clientCpu: number
+  /** The load generator used ≥ 90 % of a core in some round: the cell measures the client too. */
+  clientSaturated: boolean
+  serverCpu: number
+  /** Why the cell has no number, or what went wrong in it (errors, non-2xx). */
+  problem?: string
+}
+
+export interface Skipped {
+  peer: string
+  scenario?: string
+  reason: string
+}
+
+export interface SuiteResult {
+  cells: Cell[]
+  skipped: Skipped[]
+}
+
+export const SATURATED = 0.9
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2
+}
+
+/** Sends one request the way the load generator will and checks the answer; returns a problem or null. */
+export function verify(port: number, scenario: Scenario): Promise<string | null> {
+  return new Promise((resolve) => {
+    const request = http.request(
+      { host: '127.0.0.1', port, method: scenario.method, path: scenario.path, headers: scenario.body === undefined ? scenario.headers : { ...scenario.headers, 'content-length': Buffer.byteLength(scenario.body) }, agent: false, timeout: 10_000 },
+      (response) => {
+        const chunks: Buffer[] = []
+        response.on('data', (c: Buffer) => chunks.push(c))
+        response.on('end', () => resolve(scenario.check(response.statusCode ?? 0, response.headers['content-type'] ?? '', Buffer.concat(chunks))))
+        response.on('error', (e) => resolve(`response error: ${e.message}`))
+      },
+    )
+    request.on('timeout', () => request.destroy(new Error('timed out')))
+    request.on('error', (e) => resolve(`request error: ${e.message}`))
+    request.end(scenario.body)
+  })
+}
+
+function summarize(scenario: Scenario, peer: PeerInfo, connections: number, pipelining: number, rounds: Round[], problem: string | undefined): Cell {
+  const values = rounds.map((r) => r.value)
+  const clientCpu = Math.max(0, ...rounds.map((r) => r.clientCpu))
+  const failures = rounds.reduce((n, r) => n + r.errors + r.timeouts + r.non2xx, 0)
+  const trouble = problem ?? (failures > 0 ? `${failures} errors/timeouts/non-2xx over ${rounds.reduce((n, r) => n + r.requests, 0)} responses` : undefined)
+  return {
+    scenario: scenario.id,
+    peer: peer.name,
+    unit: scenario.unit,
+    connections,
+    pipelining,
+    rounds,
+    median: median(values),
+    min: values.length === 0 ? NaN : Math.min(...values),
+    max: values.length === 0 ? NaN : Math.max(...values),
+    p99: median(rounds.map((r) => r.p99)),
+    clientCpu,
+    clientSaturated: clientCpu >= SATURATED,
+    serverCpu: median(rounds.map((r) => r.serverCpu)),
+    ...(trouble === undefined ? {} : { problem: trouble }),
+  }
+}
+
+export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
+  const skipped: Skipped[] = []
+  const peers: PeerInfo[] = []
+  for (const peer of options.peers) {
+    const missing = missingFor(peer)
+    if (missing === null) peers.push(peer)
+    else skipped.push({ peer: peer.name, reason: missing })
+  }
+  const cells: Cell[] = []
+  const totalRuns = options.scenarios.length * peers.length * options.rounds
+  const perRun = options.duration + 0.3
+  let runsDone = 0
+  let warmupsLeft = options.warmup > 0 ? options.scenarios.length * peers.length : 0
+  const say = (what: string): void => {
+    const left = Math.round((totalRuns - runsDone) * perRun + warmupsLeft * (options.warmup + 0.3))
+    options.progress?.(`[${runsDone}/${totalRuns} runs] ${what} · ~${left} s left`)
+  }
+
+  for (const scenario of options.scenarios) {
+    const connections = scenario.connections ?? options.connections
+    const pipelining = scenario.pipelining ?? options.pipelining
+    say(`scenario ${scenario.id} (${scenario.title}): starting ${peers.length} servers`)
+    const started = await Promise.allSettled(peers.map((peer) => startPeer(peer, scenario.route, { taskset: options.taskset, core: options.serverCore })))
+    const live: PeerProcess[] = []
+    const rounds = new Map<string, Round[]>()
+    const problems = new Map<string, string>()
+    started.forEach((s, i) => {
+      const peer = peers[i]
+      if (peer === undefined) return
+      if (s.status === 'fulfilled') live.push(s.value)
+      else problems.set(peer.name, `did not start: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`)
+    })
+    try {
+      const measured: PeerProcess[] = []
+      for (const server of live) {
+        const problem = await verify(server.port, scenario)
+        if (problem === null) measured.push(server)
+        else problems.set(server.peer.name, `wrong response: ${problem}`)
+      }
+      const skippedRuns = (peers.length - measured.length) * options.rounds
+      runsDone += skippedRuns
+      if (options.warmup > 0) warmupsLeft -= peers.length - measured.length
+
+      const job = (server: PeerProcess, duration: number) => ({
+        url: `http://127.0.0.1:${server.port}${scenario.path}`,
+        method: scenario.method,
+        headers: scenario.headers,
+        ...(scenario.body === undefined ? {} : { body: scenario.body }),
+        connections,
+        pipelining,
+        duration,
+      })
+      if (options.warmup > 0) {
+        for (const server of measured) {
+          say(`scenario ${scenario.id} · ${server.peer.name} · warm-up`)
+          await options.tool.run(job(server, options.warmup)).catch(() => undefined)
+          warmupsLeft--
+        }
+      }
+      for (let round = 1; round <= options.rounds; round++) {
+        for (const server of measured) {
+          say(`scenario ${scenario.id} · ${server.peer.name} · round ${round}/${options.rounds}`)
+          try {
+            const cpu0 = await server.cpuMicros()
+            const t0 = performance.now()
+            const result: LoadResult = await options.tool.run(job(server, options.duration))
+            const serverCpu = (await server.cpuMicros()) - cpu0
+            const wallMs = performance.now() - t0
+            const value = scenario.unit === 'MB/s' ? result.bytes / result.seconds / 1e6 : result.requests / result.seconds
+            const list = rounds.get(server.peer.name) ?? []
+            list.push({
+              value,
+              requests: result.requests,
+              seconds: result.seconds,
+              p99: result.p99,
+              clientCpu: result.clientCpu,
+              serverCpu: serverCpu / 1000 / wallMs,
+              errors: result.errors,
+              timeouts: result.timeouts,
+              non2xx: result.non2xx,
+            })
+            rounds.set(server.peer.name, list)
+          } catch (error) {
+            problems.set(server.peer.name, `run failed: ${error instanceof Error ? error.message : String(error)}`)
+          }
+          runsDone++
+        }
+      }
+    } finally {
+      await Promise.all(live.map((server) => server.stop()))
+    }
+    for (const peer of peers) cells.push(summarize(scenario, peer, connections, pipelining, rounds.get(peer.name) ?? [], problems.get(peer.name)))
+  }
+  options.progress?.(`[${runsDone}/${totalRuns} runs] done`)
+  return { cells, skipped }
+}

@@ -1,0 +1,20 @@
+/**
+ * postern's framework on node:http through the adapter (`toNodeListener`):
+ * the same app as postern-app.ts, Node's HTTP stack underneath, so the two
+ * rows side by side compare the servers under one framework.
+ */
+import http from 'node:http'
+import { toNodeListener } from '../../lib/adapters/to-node.js'
+import type { Serve } from '../peer.js'
+import { frameworkApp } from './postern-routes.js'
+
+export const serve: Serve = async (route, options) => {
+  const server = http.createServer(toNodeListener(await frameworkApp(route)))
+  if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout
+  await new Promise<void>((resolve) => server.listen(options.port, options.host, resolve))
+  const address = server.address()
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : options.port,
+    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }),
+  }
+}
