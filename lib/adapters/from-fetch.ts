@@ -1,0 +1,141 @@
+/**
+ * `fromFetch(handler)`: a Fetch handler (`(Request) => Response`, such as a
+ * Hono app's `app.fetch`) as a postern app. The Request is built from the
+ * environ with `gateway.input` as its streaming body; the Response's body
+ * stream becomes the gateway body, and closing that body cancels the stream
+ * and aborts `request.signal`, so the handler learns the client went away.
+ */
+import type { Body, Environ, GatewayApp, Headers as GatewayHeaders } from '../gateway.js'
+import { STATUS_TEXT, isHopByHop } from '../headers.js'
+import { environTarget } from './target.js'
+
+/** What a Fetch handler looks like (Hono's `app.fetch`, an itty router, a plain function). */
+export type FetchApp = (request: Request) => Response | Promise<Response>
+
+/** Wraps a Fetch handler (or an object with a `fetch` method, such as a Hono app) as a gateway app. */
+export function fromFetch(app: FetchApp | { fetch: FetchApp }): GatewayApp {
+  const handler: FetchApp = typeof app === 'function' ? app : (request) => app.fetch(request)
+  return async (environ, startResponse) => {
+    const aborter = new AbortController()
+    let request: Request
+    try {
+      request = toRequest(environ, aborter.signal)
+    } catch {
+      // An unusable Host or method: nothing a handler could answer.
+      startResponse('400 Bad Request', [['Content-Type', 'text/plain; charset=utf-8']])
+      return ['Bad Request']
+    }
+    const response = await handler(request)
+    if (typeof response !== 'object' || response === null || typeof response.status !== 'number' || response.status < 200) {
+      throw new TypeError('the fetch handler did not return a Response with a status 200-599')
+    }
+    const headers: GatewayHeaders = []
+    // Iteration keeps each Set-Cookie separate.
+    for (const [name, value] of response.headers) if (!isHopByHop(name)) headers.push([name, value])
+    startResponse(`${response.status} ${response.statusText || (STATUS_TEXT[response.status] ?? '')}`, headers)
+    return responseBody(response.body, () => aborter.abort())
+  }
+}
+
+/** The Request a Fetch handler sees for this environ. */
+export function toRequest(environ: Environ, signal?: AbortSignal): Request {
+  const scheme = environ['gateway.url_scheme']
+  const url = `${scheme}://${hostOf(environ)}${environTarget(environ)}`
+  const headers = new Headers()
+  if (environ.CONTENT_TYPE !== '') headers.set('content-type', environ.CONTENT_TYPE)
+  if (environ.CONTENT_LENGTH !== '') headers.set('content-length', environ.CONTENT_LENGTH)
+  for (const key in environ) {
+    if (!key.startsWith('HTTP_')) continue
+    const value = environ[key]
+    if (typeof value !== 'string') continue
+    const name = key.slice(5).toLowerCase().replace(/_/g, '-')
+    if (!isHopByHop(name)) headers.append(name, value)
+  }
+  const method = environ.REQUEST_METHOD
+  const input = environ['gateway.input']
+  const init: RequestInit & { duplex?: 'half' } = { method, headers }
+  if (signal !== undefined) init.signal = signal
+  if (method !== 'GET' && method !== 'HEAD' && input.length !== 0) {
+    init.body = inputStream(input)
+    init.duplex = 'half' // a streaming request body (required by the Fetch spec for streams)
+  }
+  return new Request(url, init)
+}
+
+/** `HTTP_HOST`, or `SERVER_NAME[:SERVER_PORT]` when the client sent none. */
+function hostOf(environ: Environ): string {
+  if (typeof environ.HTTP_HOST === 'string' && environ.HTTP_HOST !== '') return environ.HTTP_HOST
+  const name = environ.SERVER_NAME.includes(':') ? `[${environ.SERVER_NAME}]` : environ.SERVER_NAME
+  const usual = environ['gateway.url_scheme'] === 'https' ? '443' : '80'
+  return environ.SERVER_PORT === usual || environ.SERVER_PORT === '' ? name : `${name}:${environ.SERVER_PORT}`
+}
+
+/** `gateway.input` as a pull-driven stream: bytes are read from the client only as the handler reads. */
+function inputStream(input: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  let iterator: AsyncIterator<Uint8Array> | undefined
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        iterator ??= input[Symbol.asyncIterator]()
+        const step = await iterator.next()
+        if (step.done === true) controller.close()
+        else controller.enqueue(step.value)
+      },
+      async cancel() {
+        await iterator?.return?.()
+      },
+    },
+    { highWaterMark: 0 },
+  )
+}
+
+/** Resolves after pending I/O callbacks: long enough for an in-memory stream to finish. */
+const nextMacrotask = (): Promise<void> =>
+  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)))
+
+/**
+ * A Response body as a gateway body. A body that is already all there (a
+ * string or bytes, as most handlers return) is given whole, so the server
+ * knows its length; otherwise it streams, and `close()` cancels an
+ * unfinished stream and calls `onAbandon`.
+ */
+async function responseBody(stream: ReadableStream<Uint8Array> | null, onAbandon: () => void): Promise<Body> {
+  if (stream === null) return []
+  const reader = stream.getReader()
+  let finished = false
+  const fail = async (error: unknown): Promise<never> => {
+    onAbandon()
+    await reader.cancel().catch(() => {})
+    throw error
+  }
+  const first = await reader.read().catch(fail)
+  if (first.done) return []
+  let second: ReturnType<typeof reader.read> | undefined = reader.read()
+  second.catch(() => {}) // its failure is handled where it is awaited
+  const early = await Promise.race([second, nextMacrotask()]).catch(fail)
+  if (early !== undefined && early.done) return [first.value]
+  const pending: Uint8Array[] = [first.value]
+  return {
+    [Symbol.asyncIterator]() {
+      return {
+        async next(): Promise<IteratorResult<Uint8Array>> {
+          const queued = pending.shift()
+          if (queued !== undefined) return { done: false, value: queued }
+          const step = await (second ?? reader.read())
+          second = undefined
+          if (step.done) {
+            finished = true
+            return { done: true, value: undefined }
+          }
+          return { done: false, value: step.value }
+        },
+      }
+    },
+    async close() {
+      if (finished) return
+      finished = true
+      onAbandon()
+      await reader.cancel().catch(() => {})
+    },
+  }
+}
