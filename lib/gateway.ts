@@ -23,8 +23,9 @@
  *   either produced the first non-empty body chunk or finished the body
  *   (so an app may still replace its response with an error until then);
  * - frame the response themselves: `Content-Length` when the length is known
- *   up front (the body is an array, or the app set `Content-Length`),
- *   chunked on HTTP/1.1 otherwise, close-delimited on HTTP/1.0;
+ *   before the first byte is sent (the body is an array, the app set
+ *   `Content-Length`, or a synchronous body ended while the server gathered
+ *   it), chunked on HTTP/1.1 otherwise, close-delimited on HTTP/1.0;
  * - add `Date` and may add `Server`;
  * - send no body for `HEAD` requests and for 204 and 304 responses (the app's
  *   body is still iterated and closed, its chunks discarded);

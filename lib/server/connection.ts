@@ -179,7 +179,9 @@ export class Connection implements ParserHandler, ExchangeOwner {
     }
     this.requestStart = 0
     if (this.lastRequest) this.parser.destroy()
-    else if (this.queue.length >= this.options.maxPipelineDepth) {
+    else if (this.queue.length >= this.options.maxPipelineDepth || this.needDrain) {
+      // Take no more requests while too many wait for their turn, or while the client is not
+      // reading what we send: a pipelining client that never reads must not fill our memory.
       this.parser.pause()
       this.pause(PAUSE_PIPELINE)
     }
@@ -259,6 +261,16 @@ export class Connection implements ParserHandler, ExchangeOwner {
     this.needDrain = false
     this.resume(PAUSE_WRITE)
     this.wake()
+    this.resumePipeline()
+  }
+
+  /** Takes the next pipelined request again, if nothing holds it back. */
+  private resumePipeline(): void {
+    if ((this.pauseMask & PAUSE_PIPELINE) === 0 || this.lastRequest || this.needDrain) return
+    if (this.queue.length >= this.options.maxPipelineDepth) return
+    this.resume(PAUSE_PIPELINE)
+    this.parser.resume()
+    if (!this.inData) this.flush()
   }
 
   mustWait(ex: Exchange): boolean {
@@ -307,11 +319,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
       }
       this.idleSince = Date.now()
     }
-    if (this.queue.length < this.options.maxPipelineDepth && !this.lastRequest && (this.pauseMask & PAUSE_PIPELINE) !== 0) {
-      this.resume(PAUSE_PIPELINE)
-      this.parser.resume()
-      if (!this.inData) this.flush()
-    }
+    this.resumePipeline()
     if (this.queue.length === 0) this.endIfPeerDone()
   }
 

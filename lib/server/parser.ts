@@ -127,17 +127,19 @@ const H_CONNECTION = 4
 const H_EXPECT = 5
 
 function fieldKind(name: string): number {
+  // Gate on length and first letter so that most names need no lower-casing.
+  const first = name.charCodeAt(0) | 0x20
   switch (name.length) {
     case 4:
-      return name.toLowerCase() === 'host' ? H_HOST : H_OTHER
+      return first === 0x68 && name.toLowerCase() === 'host' ? H_HOST : H_OTHER
     case 6:
-      return name.toLowerCase() === 'expect' ? H_EXPECT : H_OTHER
+      return first === 0x65 && name.toLowerCase() === 'expect' ? H_EXPECT : H_OTHER
     case 10:
-      return name.toLowerCase() === 'connection' ? H_CONNECTION : H_OTHER
+      return first === 0x63 && name.toLowerCase() === 'connection' ? H_CONNECTION : H_OTHER
     case 14:
-      return name.toLowerCase() === 'content-length' ? H_CONTENT_LENGTH : H_OTHER
+      return first === 0x63 && name.toLowerCase() === 'content-length' ? H_CONTENT_LENGTH : H_OTHER
     case 17:
-      return name.toLowerCase() === 'transfer-encoding' ? H_TRANSFER_ENCODING : H_OTHER
+      return first === 0x74 && name.toLowerCase() === 'transfer-encoding' ? H_TRANSFER_ENCODING : H_OTHER
     default:
       return H_OTHER
   }
@@ -171,6 +173,8 @@ export class RequestParser {
   private bodyTotal = 0
   private chunkExtTotal = 0
   private trailerBuf: Buffer | null = null
+  /** Header fields of the current request: trailers count towards the same limit. */
+  private headFields = 0
   private trailerLen = 0
 
   constructor(limits: ParserLimits, handler: ParserHandler) {
@@ -380,6 +384,7 @@ export class RequestParser {
       this.checkHeadSize(end - start)
     }
     const head = parseHead(buf, start, end, this.limits)
+    this.headFields = head.headers.length / 2
     if (head.contentLength > 0) {
       this.state = S_BODY
       this.remaining = head.contentLength
@@ -527,7 +532,7 @@ export class RequestParser {
       return end
     }
     const consumed = sectionEnd - (this.trailerLen - take)
-    const trailers = sectionEnd === 2 ? NO_TRAILERS : parseFields(buf, 0, sectionEnd - 2, this.limits, [])
+    const trailers = sectionEnd === 2 ? NO_TRAILERS : parseFields(latin1(buf, 0, sectionEnd - 2), 0, sectionEnd - 2, this.limits.maxHeaderCount - this.headFields, [], false)
     this.trailerLen = 0
     this.endBody(trailers)
     return off + consumed
@@ -537,46 +542,71 @@ export class RequestParser {
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
 const NO_TRAILERS: string[] = []
 
+/** Control characters other than HTAB, CR and LF: no field may hold one. */
+const CTL_RE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/
+/** Every control character but HTAB, CR and LF included: for values cut from unscanned text. */
+const BAD_VALUE_CHAR_RE = /[\x00-\x08\x0a-\x1f\x7f]/
+
 /**
- * Parses header fields in `buf[start..end)` (each line ending in CRLF) into
+ * Parses header fields in `text[start..end)` (each line ending in CRLF) into
  * `out` as flat name/value pairs, validating names and values.
+ *
+ * The head is one Latin-1 string (one copy out of the Buffer, where a copy
+ * per field would cost far more), checked for control characters with one
+ * regular expression and cut at each CR, which must be followed by LF. The
+ * head scan already refused any LF without its CR; `scanned` is false for
+ * text that did not go through it (trailers), whose values are then checked
+ * one by one. When a check fails, {@link diagnoseField} names the fault.
  */
-function parseFields(buf: Buffer, start: number, end: number, limits: ParserLimits, out: string[]): string[] {
-  let i = start
-  while (i < end) {
-    const lineStart = i
-    const first = buf[i]!
-    if (first === SP || first === HTAB) throw new ParseError(400, 'obsolete line folding (a header line starting with whitespace) is not accepted')
-    while (i < end && TOKEN[buf[i]!] === 1) i++
-    if (buf[i] !== COLON) {
-      const b = buf[i]
-      if (b === SP || b === HTAB) throw new ParseError(400, 'whitespace between a header name and the colon')
-      if (i === lineStart) throw new ParseError(400, 'empty header name')
-      throw new ParseError(400, 'invalid character in a header name')
-    }
-    if (i === lineStart) throw new ParseError(400, 'empty header name')
-    const name = latin1(buf, lineStart, i)
-    i++
-    while (buf[i] === SP || buf[i] === HTAB) i++
-    const valueStart = i
-    let valueEnd = i
-    for (;;) {
-      const b = buf[i]!
-      if (FIELD_VALUE[b] === 1) {
-        i++
-        if (b !== SP && b !== HTAB) valueEnd = i
-        continue
-      }
-      if (b === CR && buf[i + 1] === LF) break
-      if (b === CR) throw new ParseError(400, `bare CR in the value of header ${name}`)
-      if (b === 0) throw new ParseError(400, `NUL in the value of header ${name}`)
-      throw new ParseError(400, `invalid character 0x${b.toString(16).padStart(2, '0')} in the value of header ${name}`)
-    }
-    if (out.length >= limits.maxHeaderCount * 2) throw new ParseError(431, `more than ${limits.maxHeaderCount} header fields`)
-    out.push(name, valueStart === valueEnd ? '' : latin1(buf, valueStart, valueEnd))
-    i += 2
+function parseFields(text: string, start: number, end: number, maxFields: number, out: string[], scanned: boolean): string[] {
+  const section = start === 0 && end === text.length ? text : text.slice(start, end)
+  const checkEachValue = !scanned || CTL_RE.test(section)
+  let pos = start
+  while (pos < end) {
+    const lineEnd = text.indexOf('\r', pos)
+    if (text.charCodeAt(lineEnd + 1) !== LF) diagnoseField(text.slice(pos, text.indexOf('\r\n', pos)))
+    const colon = text.indexOf(':', pos)
+    if (colon <= pos || colon > lineEnd) diagnoseField(text.slice(pos, lineEnd))
+    for (let k = pos; k < colon; k++) if (TOKEN[text.charCodeAt(k)] !== 1) diagnoseField(text.slice(pos, lineEnd))
+    const name = text.slice(pos, colon)
+    // Trim optional whitespace (SP and HTAB only) around the value.
+    let vs = colon + 1
+    let ve = lineEnd
+    let c = text.charCodeAt(vs)
+    while (vs < ve && (c === SP || c === HTAB)) c = text.charCodeAt(++vs)
+    c = text.charCodeAt(ve - 1)
+    while (ve > vs && (c === SP || c === HTAB)) c = text.charCodeAt(--ve - 1)
+    const value = vs === ve ? '' : text.slice(vs, ve)
+    if (checkEachValue && BAD_VALUE_CHAR_RE.test(value)) diagnoseField(text.slice(pos, lineEnd))
+    if (out.length >= maxFields * 2) throw new ParseError(431, scanned ? `more than ${maxFields} header fields` : 'too many header and trailer fields')
+    out.push(name, value)
+    pos = lineEnd + 2
   }
   return out
+}
+
+/** Says what is wrong with a field line that failed the fast checks; always throws. */
+function diagnoseField(line: string): never {
+  const first = line.charCodeAt(0)
+  if (first === SP || first === HTAB) throw new ParseError(400, 'obsolete line folding (a header line starting with whitespace) is not accepted')
+  let i = 0
+  while (i < line.length && TOKEN[line.charCodeAt(i)] === 1) i++
+  const stop = line.charCodeAt(i)
+  if (stop !== COLON) {
+    if (stop === SP || stop === HTAB) throw new ParseError(400, 'whitespace between a header name and the colon')
+    if (i === 0) throw new ParseError(400, 'empty header name')
+    throw new ParseError(400, 'invalid character in a header name')
+  }
+  if (i === 0) throw new ParseError(400, 'empty header name')
+  const name = line.slice(0, i)
+  for (let k = i + 1; k < line.length; k++) {
+    const b = line.charCodeAt(k)
+    if (FIELD_VALUE[b] === 1) continue
+    if (b === CR) throw new ParseError(400, `bare CR in the value of header ${name}`)
+    if (b === 0) throw new ParseError(400, `NUL in the value of header ${name}`)
+    throw new ParseError(400, `invalid character 0x${b.toString(16).padStart(2, '0')} in the value of header ${name}`)
+  }
+  throw new ParseError(400, `malformed header ${name}`)
 }
 
 /**
@@ -585,41 +615,44 @@ function parseFields(buf: Buffer, start: number, end: number, limits: ParserLimi
  * Throws {@link ParseError} on any fault.
  */
 export function parseHead(buf: Buffer, start: number, end: number, limits: ParserLimits): RequestHead {
-  let i = start
-  while (buf[i] === CR && buf[i + 1] === LF) i += 2 // leading empty lines, already bounded by the scan
+  const text = latin1(buf, start, end)
+  let i = 0
+  while (text.charCodeAt(i) === CR && text.charCodeAt(i + 1) === LF) i += 2 // leading empty lines, already bounded by the scan
 
   // method SP request-target SP HTTP-version CRLF
   const methodStart = i
-  while (TOKEN[buf[i]!] === 1) i++
-  if (i === methodStart || buf[i] !== SP) {
+  while (TOKEN[text.charCodeAt(i)] === 1) i++
+  if (i === methodStart || text.charCodeAt(i) !== SP) {
     throw new ParseError(400, i === methodStart ? 'malformed request line: expected a method' : 'malformed request line: invalid character in the method')
   }
-  const method = methodString(buf, methodStart, i)
+  const method = methodString(text, methodStart, i)
   i++
   const targetStart = i
-  while (TARGET[buf[i]!] === 1) i++
+  while (TARGET[text.charCodeAt(i)] === 1) i++
   const targetEnd = i
   if (targetEnd === targetStart) throw new ParseError(400, 'malformed request line: expected a request target after one space')
-  if (buf[i] !== SP) {
-    if (buf[i] === 0x23) throw new ParseError(400, 'a request target must not hold a fragment (#)')
-    throw new ParseError(400, buf[i] === CR ? 'malformed request line: expected an HTTP version' : 'invalid character in the request target')
+  const stop = text.charCodeAt(i)
+  if (stop !== SP) {
+    if (stop === 0x23) throw new ParseError(400, 'a request target must not hold a fragment (#)')
+    throw new ParseError(400, stop === CR ? 'malformed request line: expected an HTTP version' : 'invalid character in the request target')
   }
   if (targetEnd - targetStart > limits.maxTargetLength) throw new ParseError(414, `request target longer than ${limits.maxTargetLength} bytes`)
   i++
   // HTTP-version = "HTTP/" DIGIT "." DIGIT, followed by CRLF
   if (
-    buf[i] !== 0x48 || buf[i + 1] !== 0x54 || buf[i + 2] !== 0x54 || buf[i + 3] !== 0x50 || buf[i + 4] !== 0x2f ||
-    !isDigit(buf[i + 5]) || buf[i + 6] !== 0x2e || !isDigit(buf[i + 7]) || buf[i + 8] !== CR || buf[i + 9] !== LF
+    text.charCodeAt(i) !== 0x48 || text.charCodeAt(i + 1) !== 0x54 || text.charCodeAt(i + 2) !== 0x54 || text.charCodeAt(i + 3) !== 0x50 ||
+    text.charCodeAt(i + 4) !== 0x2f || !isDigit(text.charCodeAt(i + 5)) || text.charCodeAt(i + 6) !== 0x2e || !isDigit(text.charCodeAt(i + 7)) ||
+    text.charCodeAt(i + 8) !== CR || text.charCodeAt(i + 9) !== LF
   ) {
     throw new ParseError(400, 'malformed request line: expected HTTP/1.1 or HTTP/1.0 after one space, then CRLF')
   }
-  const major = buf[i + 5]! - 0x30
-  const minorDigit = buf[i + 7]! - 0x30
+  const major = text.charCodeAt(i + 5) - 0x30
+  const minorDigit = text.charCodeAt(i + 7) - 0x30
   if (major !== 1) throw new ParseError(505, `HTTP/${major}.${minorDigit} is not supported: use HTTP/1.1`)
   const minor = minorDigit === 0 ? 0 : 1
   i += 10
 
-  const headers = parseFields(buf, i, end - 2, limits, [])
+  const headers = parseFields(text, i, text.length - 2, limits.maxHeaderCount, [], true)
 
   // Framing and connection semantics.
   let host: string | null = null
@@ -649,13 +682,17 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: Parse
         transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`
         break
       case H_CONNECTION:
-        for (const option of value.toLowerCase().split(',')) {
+        if (value === 'keep-alive') keepAlive10 = true
+        else if (value === 'close') close = true
+        else for (const option of value.toLowerCase().split(',')) {
           const token = option.trim()
           if (token === 'close') close = true
           else if (token === 'keep-alive') keepAlive10 = true
         }
         break
       case H_EXPECT:
+        // RFC 9110 §10.1.1: an HTTP/1.0 client cannot take a 1xx; its expectation is ignored.
+        if (minor === 0) break
         if (value.toLowerCase() === '100-continue') expectContinue = true
         else throw new ParseError(417, `unsupported expectation: ${value}`)
         break
@@ -668,10 +705,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: Parse
     chunked = checkTransferEncoding(transferEncoding)
   }
 
-  const target = latin1(buf, targetStart, targetEnd)
+  const target = text.slice(targetStart, targetEnd)
   let path: string
   let query = ''
-  const first = buf[targetStart]
+  const first = text.charCodeAt(targetStart)
   if (first === 0x2f) {
     // origin-form
     const q = target.indexOf('?')
@@ -719,16 +756,15 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: Parse
 const METHODS = new Map<string, string>(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((m) => [m, m]))
 
 /** Common methods come back as the same interned string, saving an allocation. */
-function methodString(buf: Buffer, start: number, end: number): string {
+function methodString(text: string, start: number, end: number): string {
   const len = end - start
-  if (len === 3 && buf[start] === 0x47 && buf[start + 1] === 0x45 && buf[start + 2] === 0x54) return 'GET'
-  if (len === 4 && buf[start] === 0x50 && buf[start + 1] === 0x4f && buf[start + 2] === 0x53 && buf[start + 3] === 0x54) return 'POST'
-  const method = latin1(buf, start, end)
+  if (len === 3 && text.charCodeAt(start) === 0x47 && text.charCodeAt(start + 1) === 0x45 && text.charCodeAt(start + 2) === 0x54) return 'GET'
+  const method = text.slice(start, end)
   return METHODS.get(method) ?? method
 }
 
-function isDigit(b: number | undefined): boolean {
-  return b !== undefined && b >= 0x30 && b <= 0x39
+function isDigit(b: number): boolean {
+  return b >= 0x30 && b <= 0x39
 }
 
 /** `Content-Length = 1*DIGIT`, also as a list of identical values (RFC 9110 §8.6). */
