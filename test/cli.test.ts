@@ -140,3 +140,25 @@ t.test('--workers 2 serves from two processes sharing the port', async (t) => {
   t.equal(pids.size, 2, 'both workers answered')
   t.equal(await server.stop(), 0)
 })
+
+t.test('recognises a Fetch handler (Hono) and a node:http listener (Express) by their shape', async (t) => {
+  const hono = await serve(t, ['examples/hono-app.ts:hono', '--port', '0'])
+  t.equal(await (await fetch(`${hono.url}/hello`)).text(), 'Hello from Hono!')
+  const express = await serve(t, ['examples/express-app.ts:expressApp', '--port', '0'])
+  t.equal(await (await fetch(`${express.url}/hello`)).text(), 'Hello from Express!')
+})
+
+t.test('--interface says the kind when the shape cannot', async (t) => {
+  const server = await serve(t, ['test/fixtures/fetch-function.ts:handler', '--interface', 'fetch', '--port', '0'])
+  const res = await fetch(`${server.url}/some/where?x=1`)
+  t.equal(res.status, 200)
+  t.equal(await res.text(), 'GET /some/where?x=1')
+})
+
+t.test('--server node serves the same app on the reference node:http server', async (t) => {
+  const server = await serve(t, ['examples/framework-hello.ts:app', '--server', 'node', '--port', '0'])
+  t.match(server.output(), 'node server')
+  const res = await fetch(`${server.url}/hello.json`)
+  t.equal(res.status, 200)
+  t.same(await res.json(), { hello: 'world' })
+})
