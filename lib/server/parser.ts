@@ -115,6 +115,9 @@ const HEX = (() => {
 type FastBuffer = Buffer & { latin1Slice(start: number, end: number): string }
 const latin1 = (buf: Buffer, start: number, end: number): string => (buf as FastBuffer).latin1Slice(start, end)
 
+/** The last Host value that passed {@link HOST_RE}. */
+let lastValidHost = ''
+
 /** Hosts are `uri-host [ ":" port ]` (RFC 3986): no spaces, slashes, userinfo. */
 const HOST_RE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/
 
@@ -276,10 +279,10 @@ export class RequestParser {
       // character but CRLF pairs and tabs, checked four bytes at a time.
       // Anything else takes the line-by-line path, which names the fault.
       if (data[off] !== CR) {
-        const crlfcrlf = data.indexOf(CRLFCRLF, off)
-        if (crlfcrlf >= 0 && crlfcrlf + 4 - off <= this.limits.maxHeaderSize && isCleanHead(data, off, crlfcrlf + 4)) {
-          this.emitHead(data, off, crlfcrlf + 4, true)
-          return crlfcrlf + 4
+        const headEnd = findCleanHead(data, off, end, this.limits.maxHeaderSize)
+        if (headEnd >= 0) {
+          this.emitHead(data, off, headEnd, true)
+          return headEnd
         }
       }
       // Line by line: the head in this read, or its start.
@@ -556,46 +559,70 @@ export class RequestParser {
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
 
 /**
- * Whether `buf[start..end)` holds no control character except HTAB and CR LF
- * pairs (and no DEL): the head needs no further character checks. Works on
- * 32-bit words with the classic "has a byte less than n" bit trick, so the
- * common clean head costs a quarter of a byte loop; a word that may hold a
- * control byte is looked at byte by byte.
+ * Finds a complete, clean head at `buf[start..end)`: one that holds no
+ * control character but HTAB and CR LF pairs (and no DEL), and ends with an
+ * empty line within `max` bytes. Returns the index after the empty line, or
+ * -1 when the head is incomplete, too large or not clean (the line-by-line
+ * path then takes it and names any fault).
+ *
+ * It reads 32-bit words with the "has a byte less than n" bit trick: only a
+ * word that may hold a control byte is looked at byte by byte, so a clean
+ * head costs about a quarter of a byte loop, and finding its end comes free.
  */
-function isCleanHead(buf: Buffer, start: number, end: number): boolean {
-  let i = start
+function findCleanHead(buf: Buffer, start: number, end: number, max: number): number {
+  const limit = Math.min(end, start + max + 4)
   const offset = buf.byteOffset
-  while (i < end && ((offset + i) & 3) !== 0) {
-    if (!cleanByte(buf, i, start)) return false
+  let i = start
+  while (i < limit && ((offset + i) & 3) !== 0) {
+    const r = headByte(buf, i, start, end)
+    if (r !== BYTE_OK) return r === BYTE_END ? i + 1 : -1
     i++
   }
-  const wordCount = (end - i) >> 2
-  if (wordCount > 0) {
-    const words = new Int32Array(buf.buffer, offset + i, wordCount)
-    for (let w = 0; w < wordCount; w++) {
-      const x = words[w]!
-      const del = x ^ 0x7f7f7f7f
-      if ((((x - 0x20202020) & ~x) | ((del - 0x01010101) & ~del)) & 0x80808080) {
-        const at = i + w * 4
-        if (!cleanByte(buf, at, start) || !cleanByte(buf, at + 1, start) || !cleanByte(buf, at + 2, start) || !cleanByte(buf, at + 3, start)) return false
+  const words = wordsOf(buf.buffer)
+  const wordEnd = (offset + limit) >> 2
+  for (let w = (offset + i) >> 2; w < wordEnd; w++) {
+    const x = words[w]!
+    const del = x ^ 0x7f7f7f7f
+    if ((((x - 0x20202020) & ~x) | ((del - 0x01010101) & ~del)) & 0x80808080) {
+      const at = w * 4 - offset
+      for (let k = at; k < at + 4; k++) {
+        const r = headByte(buf, k, start, end)
+        if (r !== BYTE_OK) return r === BYTE_END ? k + 1 : -1
       }
     }
-    i += wordCount * 4
   }
-  while (i < end) {
-    if (!cleanByte(buf, i, start)) return false
-    i++
+  for (i = Math.max(i, wordEnd * 4 - offset); i < limit; i++) {
+    const r = headByte(buf, i, start, end)
+    if (r !== BYTE_OK) return r === BYTE_END ? i + 1 : -1
   }
-  return true
+  return -1
 }
 
-function cleanByte(buf: Buffer, i: number, start: number): boolean {
+const BYTE_OK = 0
+const BYTE_END = 1
+const BYTE_STOP = 2
+
+/** One byte of a head: fine, the LF that ends the head, or a reason to stop. */
+function headByte(buf: Buffer, i: number, start: number, end: number): number {
   const b = buf[i]!
-  if (b >= 0x20) return b !== 0x7f
-  if (b === HTAB) return true
-  if (b === CR) return buf[i + 1] === LF
-  if (b === LF) return i > start && buf[i - 1] === CR
-  return false
+  if (b >= 0x20) return b === 0x7f ? BYTE_STOP : BYTE_OK
+  if (b === HTAB) return BYTE_OK
+  if (b === CR) return i + 1 < end && buf[i + 1] === LF ? BYTE_OK : BYTE_STOP
+  if (b === LF && i > start && buf[i - 1] === CR) {
+    return i - 3 >= start && buf[i - 2] === LF && buf[i - 3] === CR ? BYTE_END : BYTE_OK
+  }
+  return BYTE_STOP
+}
+
+/** A 32-bit view of a read's memory, kept while reads come from the same ArrayBuffer. */
+let viewed: ArrayBufferLike | null = null
+let view: Int32Array<ArrayBufferLike> = new Int32Array(0)
+function wordsOf(buffer: ArrayBufferLike): Int32Array {
+  if (buffer !== viewed) {
+    view = new Int32Array(buffer, 0, buffer.byteLength >> 2)
+    viewed = buffer
+  }
+  return view
 }
 const NO_TRAILERS: string[] = []
 
@@ -617,7 +644,7 @@ const BAD_VALUE_CHAR_RE = /[\x00-\x08\x0a-\x1f\x7f]/
  * per field would cost far more), cut at each CR, which must be followed by
  * LF. How much is left to check depends on where the text comes from:
  * {@link CLEAN} text was checked for control characters four bytes at a time
- * ({@link isCleanHead}); {@link SCANNED} text went through the head scan,
+ * ({@link findCleanHead}); {@link SCANNED} text went through the head scan,
  * which refused any LF without its CR, and is checked with one regular
  * expression; {@link RAW} text (trailers) has each value checked. When a
  * check fails, {@link diagnoseField} names the fault.
@@ -808,7 +835,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: Parse
   }
   if (minor === 1 && hostCount !== 1) throw new ParseError(400, hostCount === 0 ? 'missing Host header (required in HTTP/1.1)' : 'more than one Host header')
   if (hostCount > 1) throw new ParseError(400, 'more than one Host header')
-  if (host !== null && !HOST_RE.test(host)) throw new ParseError(400, 'invalid Host header')
+  if (host !== null && host !== lastValidHost) {
+    if (!HOST_RE.test(host)) throw new ParseError(400, 'invalid Host header')
+    lastValidHost = host // most connections name the same host on every request
+  }
 
   if (contentLength > limits.maxBodySize) throw new ParseError(413, `request body larger than ${limits.maxBodySize} bytes`)
 
