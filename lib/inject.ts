@@ -167,7 +167,7 @@ export async function inject(app: GatewayApp, options: InjectOptions = {}): Prom
   }
   const code = parseStatus(status)
   const noBody = environ.REQUEST_METHOD === 'HEAD' || code === 204 || code === 304
-  const bytes = noBody ? new Uint8Array(0) : concat(chunks)
+  const bytes = noBody ? new Uint8Array(0) : Buffer.concat(chunks)
   const text = decoder.decode(bytes)
   const flat: Record<string, string> = {}
   for (const [n, v] of headers) {
@@ -184,16 +184,4 @@ export async function inject(app: GatewayApp, options: InjectOptions = {}): Prom
     json: <T>() => JSON.parse(text) as T,
     errors: logged,
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let length = 0
-  for (const c of chunks) length += c.length
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const c of chunks) {
-    out.set(c, offset)
-    offset += c.length
-  }
-  return out
 }
