@@ -5,11 +5,7 @@
  * Serve it with `postern examples/schemas.ts:app`.
  */
 import { postern } from '../lib/app.js'
-
-interface NewItem {
-  name: string
-  price: number
-}
+import type { FromSchema } from '../lib/schema-type.js'
 
 const item = {
   type: 'object',
@@ -18,11 +14,15 @@ const item = {
   additionalProperties: false,
 } as const
 
+/** The type the schema describes: `{ name: string; price: number }`. */
+type NewItem = FromSchema<typeof item>
+
 const items = new Map<number, NewItem & { id: number }>()
 
 export const app = postern()
 
-app.post<'/items', NewItem>('/items', { schema: { body: item, response: { 201: { type: 'object', properties: { id: { type: 'integer' }, name: { type: 'string' }, price: { type: 'number' } } } } } }, (req, reply) => {
+// req.body is typed from the body schema: no type written twice.
+app.post('/items', { schema: { body: item, response: { 201: { type: 'object', properties: { id: { type: 'integer' }, name: { type: 'string' }, price: { type: 'number' } } } } } }, (req, reply) => {
   const id = items.size + 1
   const created = { id, ...req.body }
   items.set(id, created)

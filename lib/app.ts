@@ -29,6 +29,7 @@ import { compileChecks, parseBody, DEFAULT_BODY_LIMIT, type BodyParser, type Che
 import { compileSerializers, defaultPlugins, JSON_TYPE, type ResponseSchemas } from '../plugins/json.js'
 import { serialize, start, type Payload, type ResponsePlugin, type Serialized, type Serializer } from '../plugins/response.js'
 import type { ServerOptions } from './server/options.js'
+import type { BodyOf } from './schema-type.js'
 
 export { Request } from './request.js'
 export { Reply } from './reply.js'
@@ -112,6 +113,8 @@ export interface FullRouteOptions<P extends string = string, B = unknown> extend
 
 export interface RouteShorthand {
   <P extends string, B = unknown>(path: P, handler: Handler<ParamsOf<P>, B>): App
+  /** With a schema: `req.body` is typed from `schema.body` (see lib/schema-type.ts). */
+  <P extends string, const S extends RouteSchema>(path: P, options: RouteOptions & { schema: S }, handler: Handler<ParamsOf<P>, BodyOf<S>>): App
   <P extends string, B = unknown>(path: P, options: RouteOptions<B>, handler: Handler<ParamsOf<P>, B>): App
 }
 
