@@ -177,6 +177,8 @@ export class RequestParser {
 
   // Body state.
   private remaining = 0
+  /** Hex digits seen in the current chunk size line. */
+  private digits = 0
   private bodyTotal = 0
   private chunkExtTotal = 0
   private trailerBuf: Buffer | null = null
@@ -396,10 +398,7 @@ export class RequestParser {
 
   /** Parses and validates a complete head in `buf[start..end)` and hands it on. */
   private emitHead(buf: Buffer, start: number, end: number, clean = false): void {
-    if (end - start > this.limits.maxHeaderSize + 4) {
-      this.requestLineEnd = 0
-      this.checkHeadSize(end - start)
-    }
+    if (end - start > this.limits.maxHeaderSize + 4) throw new ParseError(431, `request head larger than ${this.limits.maxHeaderSize} bytes`)
     const head = parseHead(buf, start, end, this.limits, clean)
     this.headFields = head.headers.length / 2
     if (head.contentLength > 0) {
@@ -506,9 +505,6 @@ export class RequestParser {
     }
     return off
   }
-
-  /** Hex digits seen in the current chunk size line. */
-  private digits = 0
 
   private checkChunkSize(): void {
     if (this.bodyTotal + this.remaining > this.limits.maxBodySize) {
@@ -666,7 +662,7 @@ function parseFields(text: string, start: number, end: number, maxFields: number
       kind = fieldKind(name)
       if (KNOWN_NAMES.size < KNOWN_NAMES_MAX) KNOWN_NAMES.set(name, kind)
     }
-    if (kind !== H_OTHER && special !== null) special.push(out.length)
+    if (kind !== H_OTHER && special !== null) special.push(out.length, kind)
     // Trim optional whitespace (SP and HTAB only) around the value.
     let vs = colon + 1
     let ve = lineEnd
@@ -763,10 +759,10 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: Parse
   let close = false
   let keepAlive10 = false
   let expectContinue = false
-  for (let n = 0; n < special.length; n++) {
-    const h = special[n]!
-    const kind = fieldKind(headers[h]!)
-    const value = headers[h + 1]!
+  // Only the fields that frame the message or the connection, as parseFields found them.
+  for (let n = 0; n < special.length; n += 2) {
+    const value = headers[special[n]! + 1]!
+    const kind = special[n + 1]!
     switch (kind) {
       case H_HOST:
         hostCount++
