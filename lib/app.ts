@@ -18,7 +18,7 @@
  * handler on a route without request hooks runs synchronously end to end
  * and returns a one-element array body.
  */
-import type { AppResult, Body, Environ, GatewayApp, Middleware, StartResponse } from './gateway.js'
+import { GatewayError, type AppResult, type Body, type Environ, type GatewayApp, type Middleware, type StartResponse } from './gateway.js'
 import { STATUS_TEXT } from './headers.js'
 import { inject as injectInto, type InjectOptions, type InjectResponse } from './inject.js'
 import { Reply } from './reply.js'
@@ -27,7 +27,7 @@ import { compose } from '../plugins/chain.js'
 import { ALL_METHODS, ALLOW_KEY, createRouter, type Constraints, type RouterOptions } from '../plugins/router.js'
 import { compileChecks, parseBody, DEFAULT_BODY_LIMIT, type BodyParser, type Checks, type InputSchemas } from '../plugins/body.js'
 import { compileSerializers, defaultPlugins, JSON_TYPE, type ResponseSchemas } from '../plugins/json.js'
-import { serialize, start, type Payload, type ResponsePlugin, type Serialized, type Serializer } from '../plugins/response.js'
+import { publicMessage, serialize, start, statusOf, type Payload, type ResponsePlugin, type Serialized, type Serializer } from '../plugins/response.js'
 import type { ServerOptions } from './server/options.js'
 import type { BodyOf } from './schema-type.js'
 
@@ -636,17 +636,9 @@ const methodNotAllowed: Handler = (req, reply) => {
 }
 
 const defaultNotFound: Handler = (req) => {
-  throw new HttpError(404, `Route ${req.method} ${req.path} not found`)
+  throw new GatewayError(404, `Route ${req.method} ${req.path} not found`)
 }
 
-/** An error with a status, for the framework's own 404. */
-class HttpError extends Error {
-  readonly status: number
-  constructor(status: number, message: string) {
-    super(message)
-    this.status = status
-  }
-}
 
 // ── Running a route ──────────────────────────────────────────────────────────
 
@@ -789,29 +781,17 @@ function report(req: Request, where: string, error: unknown): void {
 
 // ── Errors ────────────────────────────────────────────────────────────────────
 
-/** The status an error asks for: a numeric `.status` or `.statusCode` 400–599, else 500. */
+/** The status an error answers with: its own 4xx/5xx `status` or `statusCode`, else 500. */
 export function errorStatus(error: unknown): number {
-  if (error !== null && typeof error === 'object') {
-    const e = error as { status?: unknown; statusCode?: unknown }
-    const status = typeof e.status === 'number' ? e.status : e.statusCode
-    if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599) return status
-  }
-  return 500
+  return statusOf(error) || 500
 }
 
-/** Whether an error's message may be shown: its `.expose` if boolean, else 4xx only. */
-function exposed(error: unknown, status: number): boolean {
-  const expose = error !== null && typeof error === 'object' ? (error as { expose?: unknown }).expose : undefined
-  return typeof expose === 'boolean' ? expose && status < 500 : status < 500
-}
 
 /** The default error response: `{ statusCode, error, message }`; 5xx messages are not shown. */
 function defaultErrorValue(error: unknown, reply: Reply): { statusCode: number; error: string; message: string } {
   const status = errorStatus(error)
   reply.statusCode = status
-  const text = STATUS_TEXT[status] ?? 'Error'
-  const message = exposed(error, status) && error instanceof Error ? error.message : text
-  return { statusCode: status, error: text, message }
+  return { statusCode: status, error: STATUS_TEXT[status] ?? 'Error', message: publicMessage(error, status) }
 }
 
 function fail(c: Compiled, req: Request, reply: Reply, error: unknown, startResponse: StartResponse): AppResult {

@@ -52,6 +52,7 @@
  * - if they set `Content-Length`, produce exactly that many bytes
  *   [content-length].
  */
+import { STATUS_TEXT } from './headers.js'
 
 /** A body chunk: bytes, or a string sent as UTF-8. */
 export type Chunk = Uint8Array | string
@@ -209,4 +210,16 @@ export class GatewayError extends Error {
     this.status = status
     this.expose = options?.expose ?? status < 500
   }
+}
+
+/**
+ * How a server answers an error raised before its response started: a
+ * {@link GatewayError}'s 4xx/5xx status, with its message when `expose`;
+ * anything else is a 500 whose text says nothing of the error. Servers,
+ * adapters and plugins all answer this way.
+ */
+export function errorAnswer(error: unknown): { status: number; message: string } {
+  const own = error instanceof GatewayError && error.status >= 400 && error.status <= 599
+  const status = own ? error.status : 500
+  return { status, message: own && error.expose ? error.message : (STATUS_TEXT[status] ?? 'Error') }
 }

@@ -74,6 +74,22 @@ export function parseStatus(status: unknown): number {
   return code
 }
 
+const environKeys = new Map<string, string>()
+
+/**
+ * The environ key of a request header field: `HTTP_` and the name
+ * upper-cased with `-` as `_` (`User-Agent` → `HTTP_USER_AGENT`). Every
+ * server, adapter and view uses this one conversion; results are cached.
+ */
+export function environKey(name: string): string {
+  let key = environKeys.get(name)
+  if (key === undefined) {
+    key = 'HTTP_' + name.toUpperCase().replace(/-/g, '_')
+    if (environKeys.size < 4096) environKeys.set(name, key)
+  }
+  return key
+}
+
 /** Reason phrases for the statuses the server and framework produce themselves. */
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   100: 'Continue',
@@ -113,7 +129,9 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   505: 'HTTP Version Not Supported',
 }
 
-/** `'404 Not Found'` for 404: the status string for a code. */
+const statusLines: Record<number, string> = {}
+
+/** `'404 Not Found'` for 404: the status string for a code (made once per code). */
 export function statusLine(code: number): string {
-  return `${code} ${STATUS_TEXT[code] ?? ''}`
+  return (statusLines[code] ??= `${code} ${STATUS_TEXT[code] ?? ''}`)
 }

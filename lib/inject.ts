@@ -7,7 +7,8 @@
  * that throws before starting answers 500.
  */
 import { GatewayError, GATEWAY_VERSION, type Body, type Environ, type ErrorStream, type GatewayApp, type GatewayInput, type Headers } from './gateway.js'
-import { parseStatus } from './headers.js'
+import { environKey, parseStatus } from './headers.js'
+import { decodePath } from './target.js'
 
 export interface InjectOptions {
   method?: string
@@ -86,7 +87,7 @@ export function buildEnviron(options: InjectOptions, errors: ErrorStream): Envir
   const environ: Environ = {
     REQUEST_METHOD: method,
     SCRIPT_NAME: '',
-    PATH_INFO: decodePath(rawPath),
+    PATH_INFO: decodePath(rawPath) ?? rawPath, // in process, a malformed escape is left as sent
     QUERY_STRING: q === -1 ? '' : url.slice(q + 1),
     REQUEST_URI: url,
     CONTENT_TYPE: headers['content-type'] ?? '',
@@ -107,20 +108,12 @@ export function buildEnviron(options: InjectOptions, errors: ErrorStream): Envir
   environ.HTTP_HOST = 'localhost'
   for (const [name, value] of Object.entries(headers)) {
     if (name === 'content-type' || name === 'content-length' || name.includes('_')) continue
-    environ[`HTTP_${name.toUpperCase().replace(/-/g, '_')}`] = value
+    environ[environKey(name)] = value
   }
   Object.assign(environ, options.environ)
   return environ
 }
 
-/** Percent-decodes the path as UTF-8; a malformed escape is left as sent. */
-function decodePath(path: string): string {
-  try {
-    return decodeURIComponent(path)
-  } catch {
-    return path
-  }
-}
 
 /** Calls `app` in process and collects the response. */
 export async function inject(app: GatewayApp, options: InjectOptions = {}): Promise<InjectResponse> {

@@ -4,6 +4,7 @@
  * most once, so a handler that reads only `params` costs one object.
  */
 import type { Environ } from './gateway.js'
+import { environKey } from './headers.js'
 import { DEFAULT_BODY_LIMIT, parseForm, parseJson, parseQuery, requestHeaders } from '../plugins/body.js'
 import { PARAMS_KEY, ROUTE_KEY, type RouteInfo } from '../plugins/router.js'
 
@@ -79,7 +80,7 @@ export class Request<Params = Record<string, string>, Body = unknown, Q = Query>
     const lower = name.toLowerCase()
     if (lower === 'content-type') return this.environ.CONTENT_TYPE || undefined
     if (lower === 'content-length') return this.environ.CONTENT_LENGTH || undefined
-    return this.environ[`HTTP_${lower.toUpperCase().replace(/-/g, '_')}`]
+    return this.environ[environKey(lower)] as string | undefined
   }
 
   /** The whole body as bytes (read once; later calls share it). Over the limit: 413. */

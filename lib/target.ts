@@ -1,10 +1,11 @@
 /**
  * Request targets between the gateway's CGI view (`SCRIPT_NAME`,
  * `PATH_INFO`, `QUERY_STRING`, raw `REQUEST_URI`) and the single URL that
- * Node and Fetch apps see. Decoding follows postern's server: the path is
+ * Node and Fetch apps see, shared by the server, the adapters and inject.
+ * Decoding follows postern's server: the path is
  * percent-decoded as UTF-8 and a malformed escape is the client's fault.
  */
-import type { Environ } from '../gateway.js'
+import type { Environ } from './gateway.js'
 
 /** Splits a raw request target into its path and query; an absolute-form target keeps only its path. */
 export function splitTarget(target: string): { path: string; query: string } {

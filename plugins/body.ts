@@ -10,9 +10,8 @@
 import { parse as parseQueryString } from 'node:querystring'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import sjson from 'secure-json-parse'
-import { GatewayError, type Environ, type GatewayApp, type Middleware } from '../lib/gateway.js'
-import { STATUS_TEXT } from '../lib/headers.js'
-import { statusString } from './response.js'
+import { GatewayError, errorAnswer, type Environ, type GatewayApp, type Middleware } from '../lib/gateway.js'
+import { statusLine } from '../lib/headers.js'
 import type { Schema } from './json.js'
 import { PARAMS_KEY } from './router.js'
 
@@ -119,9 +118,8 @@ export function requestHeaders(environ: Environ): Record<string, string> {
 /** Answers with a parse or validation error as text (message shown for 4xx). */
 function errorApp(error: unknown): GatewayApp {
   return (_environ, startResponse) => {
-    const status = error instanceof GatewayError && error.status >= 400 && error.status <= 599 ? error.status : 500
-    const message = error instanceof GatewayError && error.expose ? error.message : STATUS_TEXT[status] ?? 'Error'
-    startResponse(statusString(status), [['content-type', 'text/plain; charset=utf-8']])
+    const { status, message } = errorAnswer(error)
+    startResponse(statusLine(status), [['content-type', 'text/plain; charset=utf-8']])
     return [message]
   }
 }

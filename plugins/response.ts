@@ -34,11 +34,6 @@ export interface ResponsePlugin {
   serialize(value: unknown, context: SerializeContext): Serialized
 }
 
-const STATUS_LINES: string[] = []
-/** `'200 OK'` for 200, built once per code. */
-export function statusString(code: number): string {
-  return (STATUS_LINES[code] ??= statusLine(code))
-}
 
 /** Whether a payload is a single chunk (sent as a one-element array, so its length is known). */
 export function isChunk(payload: Payload): payload is Chunk {
@@ -88,7 +83,7 @@ export function start(startResponse: StartResponse, status: number, headers: Hea
     list = headers
     if (type !== null && !hasHeader(list, 'content-type')) list.push(contentType(type))
   }
-  startResponse(statusString(status), list)
+  startResponse(statusLine(status), list)
   if (payload === null) return []
   if (isChunk(payload)) return [payload]
   return payload
@@ -120,9 +115,7 @@ export function responder(handler: ValueHandler, plugins: readonly ResponsePlugi
   const fail = (error: unknown, startResponse: StartResponse): Body => {
     const status = statusOf(error)
     if (status === 0) throw error
-    const expose = (error as { expose?: unknown }).expose
-    const message = (typeof expose === 'boolean' ? expose : status < 500) ? (error as Error).message : (STATUS_TEXT[status] ?? 'Error')
-    return start(startResponse, status, null, { type: 'text/plain; charset=utf-8', payload: message })
+    return start(startResponse, status, null, { type: 'text/plain; charset=utf-8', payload: publicMessage(error, status) })
   }
   return (environ, startResponse) => {
     const state: ResponseState = { status: 200, headers: null }
@@ -143,11 +136,22 @@ export function responder(handler: ValueHandler, plugins: readonly ResponsePlugi
 }
 
 /** An error's `.status` or `.statusCode` when it is 400–599, else 0. */
-function statusOf(error: unknown): number {
-  if (!(error instanceof Error)) return 0
-  const e = error as Error & { status?: unknown; statusCode?: unknown }
+export function statusOf(error: unknown): number {
+  if (error === null || typeof error !== 'object') return 0
+  const e = error as { status?: unknown; statusCode?: unknown }
   const status = typeof e.status === 'number' ? e.status : e.statusCode
   return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 ? status : 0
+}
+
+/**
+ * What a client may read of an error answered with `status`: its own
+ * message for a 4xx (unless its `expose` says no), the status text for a
+ * 5xx, whose message could leak internals.
+ */
+export function publicMessage(error: unknown, status: number): string {
+  const expose = error !== null && typeof error === 'object' ? (error as { expose?: unknown }).expose : undefined
+  const shown = status < 500 && expose !== false && error instanceof Error
+  return shown ? error.message : (STATUS_TEXT[status] ?? 'Error')
 }
 
 const EMPTY: Serialized = { type: null, payload: null }

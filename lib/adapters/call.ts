@@ -5,7 +5,7 @@
  * replaceable until the first body byte, and calls `close()` exactly once.
  * The adapter only moves the committed head and the chunks to its server.
  */
-import { GatewayError, type Body, type Environ, type ErrorStream, type GatewayApp, type Headers, type StartResponse, type Write } from '../gateway.js'
+import { GatewayError, errorAnswer, type Body, type Environ, type ErrorStream, type GatewayApp, type Headers, type StartResponse, type Write } from '../gateway.js'
 import { STATUS_TEXT, checkHeader, isHopByHop, parseStatus } from '../headers.js'
 import { concat } from './input.js'
 
@@ -208,9 +208,9 @@ export interface ErrorResponse {
  * 500; 5xx errors are reported to `errors`, never shown to the client.
  */
 export function errorResponse(error: unknown, errors: ErrorStream): ErrorResponse {
-  const status = error instanceof GatewayError && error.status >= 400 && error.status <= 599 ? error.status : 500
+  const { status, message } = errorAnswer(error)
   if (status >= 500) reportError(errors, 'app error', error)
-  return plainResponse(status, error instanceof GatewayError && error.expose ? error.message : (STATUS_TEXT[status] ?? 'Error'))
+  return plainResponse(status, message)
 }
 
 /** A plain-text response as postern's server words its own errors. */

@@ -7,7 +7,7 @@
  */
 import type { Body, Environ, GatewayApp, Headers as GatewayHeaders } from '../gateway.js'
 import { STATUS_TEXT, isHopByHop } from '../headers.js'
-import { environTarget } from './target.js'
+import { environTarget } from '../target.js'
 
 /** What a Fetch handler looks like (Hono's `app.fetch`, an itty router, a plain function). */
 export type FetchApp = (request: Request) => Response | Promise<Response>

@@ -16,7 +16,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { Readable } from 'node:stream'
 import type { Body, Environ, GatewayApp, GatewayInput, Headers, StartResponse } from '../gateway.js'
 import { checkHeader, isHopByHop, parseStatus } from '../headers.js'
-import { environTarget } from './target.js'
+import { environTarget } from '../target.js'
 
 /** A Node request listener, as Express and `http.createServer` take them. */
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown

@@ -6,9 +6,10 @@
  * No Node built-ins are used, so the module runs on any of those runtimes.
  */
 import { GATEWAY_VERSION, type Environ, type ErrorStream, type GatewayApp } from '../gateway.js'
+import { environKey } from '../headers.js'
 import { callApp, concat, drain, errorResponse, hasNoBody, plainResponse, reportError, type ErrorResponse, type Started } from './call.js'
 import { DEFAULT_BODY_LIMIT, StreamInput } from './input.js'
-import { decodePath } from './target.js'
+import { decodePath } from '../target.js'
 
 export interface FetchAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: `console.error`. */
@@ -133,7 +134,7 @@ export function fetchEnviron(request: Request, info: unknown, errors: ErrorStrea
   }
   request.headers.forEach((value, name) => {
     if (name === 'content-type' || name === 'content-length' || name.includes('_')) return
-    environ['HTTP_' + name.toUpperCase().replace(/-/g, '_')] = value
+    environ[environKey(name)] = value
   })
   if (environ.HTTP_HOST === undefined) environ.HTTP_HOST = url.host
   const length = /^\d+$/.test(environ.CONTENT_LENGTH) ? Number(environ.CONTENT_LENGTH) : request.body === null ? 0 : null

@@ -10,10 +10,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants as h2constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import { GATEWAY_VERSION, type Environ, type ErrorStream, type GatewayApp } from '../gateway.js'
+import { environKey } from '../headers.js'
 import { stderrStream } from '../server/options.js'
 import { callApp, concat, drain, errorResponse, hasNoBody, plainResponse, reportError, type ErrorResponse, type Started } from './call.js'
 import { DEFAULT_BODY_LIMIT, StreamInput } from './input.js'
-import { decodePath, splitTarget } from './target.js'
+import { decodePath, splitTarget } from '../target.js'
 
 export interface NodeAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: standard error. */
@@ -196,17 +197,6 @@ function drained(res: Res, whenAborted: Promise<null>): Promise<unknown> {
   ])
 }
 
-/** `HTTP_*` keys by lower-case header name, converted once. */
-const keyCache = new Map<string, string>()
-
-function headerKey(name: string): string {
-  let key = keyCache.get(name)
-  if (key === undefined) {
-    key = 'HTTP_' + name.toUpperCase().replace(/-/g, '_')
-    if (keyCache.size < 4096) keyCache.set(name, key)
-  }
-  return key
-}
 
 /**
  * The environ for a Node request, as postern's server builds it; null when
@@ -259,7 +249,7 @@ export function nodeEnviron(req: NodeRequest, options: NodeAdapterOptions = {}, 
     else if (name.includes('_')) continue // would alias the `-` spelling after conversion
     else {
       if (name === 'transfer-encoding') chunked = true
-      const key = headerKey(name)
+      const key = environKey(name)
       const previous = environ[key]
       environ[key] = typeof previous !== 'string' ? value : `${previous}${name === 'cookie' ? '; ' : ', '}${value}`
     }

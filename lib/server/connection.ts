@@ -146,7 +146,6 @@ export class Connection implements ParserHandler, ExchangeOwner {
   onHead(head: RequestHead): void {
     if (this.requestStart === 0) this.requestStart = Date.now()
     const ex = new Exchange(this, head)
-    if (this.host.closing) ex.keepAlive = false
     if (!head.keepAlive) this.lastRequest = true
     this.queue.push(ex)
     if (head.contentLength !== 0) {
@@ -304,7 +303,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
       }
       if (!head.done) break
       this.queue.shift()
-      if (head.broken || !head.keepAlive || (head.unreadBodyPending && head.skippedContinue)) {
+      if (head.broken || !head.keepAlive) {
         this.endSocket()
         return
       }
@@ -408,7 +407,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
       return
     }
     if (this.queue.length === 0) {
-      this.write(simpleResponse(408, message, this.serverLine, true))
+      this.write(simpleResponse(408, message, this.serverLine, 'Connection: close\r\n'))
       this.endSocket()
     } else {
       this.sendErrorAndClose(new ParseError(408, message))

@@ -6,6 +6,8 @@
  */
 import type { Environ, ErrorStream, GatewayInput } from '../gateway.js'
 import { GATEWAY_VERSION } from '../gateway.js'
+import { environKey } from '../headers.js'
+import { decodePath } from '../target.js'
 import { ParseError } from './parse-error.js'
 import type { RequestHead } from './parser.js'
 
@@ -37,30 +39,21 @@ function envKey(name: string): string | number {
   else if (lower === 'content-length') key = KEY_CONTENT_LENGTH
   else if (lower === 'cookie') key = KEY_COOKIE
   else if (name.includes('_')) key = KEY_DROP // would alias the `-` spelling after conversion
-  else key = 'HTTP_' + name.toUpperCase().replace(/-/g, '_')
+  else key = environKey(name)
   if (keyCache.size < KEY_CACHE_MAX) keyCache.set(name, key)
   return key
 }
 
-/**
- * Percent-decodes the path as UTF-8. A malformed escape or invalid UTF-8 is
- * the client's fault (400), not something to pass on half-decoded.
- */
-export function decodePath(path: string): string {
-  if (path.indexOf('%') < 0) return path
-  try {
-    return decodeURIComponent(path)
-  } catch {
-    throw new ParseError(400, 'malformed percent-encoding in the request path')
-  }
-}
 
 /** Creates the environ for one request. Throws {@link ParseError} for an undecodable path. */
 export function buildEnviron(head: RequestHead, info: ConnectionInfo, input: GatewayInput): Environ {
+  // A malformed escape or invalid UTF-8 is the client's fault, not something to pass on half-decoded.
+  const pathInfo = decodePath(head.path)
+  if (pathInfo === null) throw new ParseError(400, 'malformed percent-encoding in the request path')
   const env: Environ = {
     REQUEST_METHOD: head.method,
     SCRIPT_NAME: '',
-    PATH_INFO: decodePath(head.path),
+    PATH_INFO: pathInfo,
     QUERY_STRING: head.query,
     REQUEST_URI: head.target,
     CONTENT_TYPE: '',

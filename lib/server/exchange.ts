@@ -9,8 +9,8 @@
  * as one string, with no promise made along the way.
  */
 import type { Body, Chunk, Environ, GatewayApp, StartResponse, Write } from '../gateway.js'
-import { GatewayError } from '../gateway.js'
-import { STATUS_TEXT, parseStatus } from '../headers.js'
+import { GatewayError, errorAnswer } from '../gateway.js'
+import { parseStatus } from '../headers.js'
 import type { InputOwner, RequestInput } from './input.js'
 import type { RequestHead } from './parser.js'
 import type { CheckedHeaders } from './response-head.js'
@@ -87,13 +87,18 @@ export class Exchange implements InputOwner {
     return this.state >= COMMITTED
   }
 
-  /** Whether the request body was not fully received and never asked for with 100 Continue. */
-  get unreadBodyPending(): boolean {
-    return this.input !== null && !this.input.complete
-  }
-
-  get skippedContinue(): boolean {
-    return this.head.expectContinue && !this.continueSent
+  /**
+   * The `Connection` line of the response head, deciding for good whether the
+   * connection stays open. It closes when the server shuts down, and when the
+   * client still waits for `100 Continue` to send a body we never asked for:
+   * whether those bytes will come is unknowable, so they must not be parsed
+   * as the next request.
+   */
+  private connectionLine(): string {
+    if (this.owner.closing) this.keepAlive = false
+    else if (this.head.expectContinue && !this.continueSent && this.input !== null && !this.input.complete) this.keepAlive = false
+    if (!this.keepAlive) return 'Connection: close\r\n'
+    return this.head.minor === 0 ? 'Connection: keep-alive\r\n' : ''
   }
 
   // --- running the app ---------------------------------------------------
@@ -349,8 +354,7 @@ export class Exchange implements InputOwner {
     } else if (!this.noBody) {
       this.keepAlive = false // HTTP/1.0 and no length: close-delimited
     }
-    if (this.owner.closing || this.unreadBodyPending && this.skippedContinue) this.keepAlive = false
-    const connection = this.keepAlive ? (this.head.minor === 0 ? 'Connection: keep-alive\r\n' : '') : 'Connection: close\r\n'
+    const connection = this.connectionLine()
     this.state = COMMITTED
     const head = renderHead(this.status, checked, this.owner.serverLine, framing, connection)
     return checked.ascii ? head : Buffer.from(head, 'latin1')
@@ -375,35 +379,27 @@ export class Exchange implements InputOwner {
    */
   fail(error: unknown): void {
     if (this.state === DONE) return
-    const status = error instanceof GatewayError && error.status >= 400 && error.status <= 599 ? error.status : 500
+    const { status, message } = errorAnswer(error)
     if (status >= 500 && !this.gone) {
       const where = `${this.head.method} ${this.head.target}`
       const detail = error instanceof Error ? (error.stack ?? error.message) : String(error)
       this.owner.errors.write(`postern: app error in ${where}: ${detail}\n`)
     }
-    if (this.gone) {
-      this.state = DONE
-      this.owner.finish(this)
-      return
-    }
-    if (this.state >= COMMITTED) {
+    if (this.gone || this.state >= COMMITTED) {
+      // Bytes went out (or nobody listens): end the connection after them.
       this.broken = true
-      this.state = DONE
-      if (this.input !== null) this.input.discard()
-      this.owner.finish(this)
+      this.complete()
       return
     }
-    const message = error instanceof GatewayError && error.expose ? error.message : (STATUS_TEXT[status] ?? 'Error')
     this.respondError(status, message, status === 400 || status === 408 || status === 413 || !this.keepAlive)
   }
 
   /** Answers with a plain-text error; `close` ends the connection after it. */
   respondError(status: number, message: string, close: boolean): void {
     if (close) this.keepAlive = false
-    if (this.unreadBodyPending) this.keepAlive = this.keepAlive && !this.skippedContinue
-    if (this.owner.closing) this.keepAlive = false
+    const connection = this.connectionLine()
     this.state = COMMITTED
-    this.emit(simpleResponse(status, message, this.owner.serverLine, !this.keepAlive, this.head.method === 'HEAD'))
+    this.emit(simpleResponse(status, message, this.owner.serverLine, connection, this.head.method === 'HEAD'))
     this.complete()
   }
 

@@ -108,9 +108,9 @@ export function renderHead(status: string, checked: CheckedHeaders, serverLine: 
 
 /**
  * A complete response the server makes itself (errors, timeouts): plain text
- * saying what was wrong, always closing the connection when `close` is set.
+ * saying what was wrong, with the given `Connection` line.
  */
-export function simpleResponse(code: number, message: string, serverLine: string, close: boolean, head = false): string {
+export function simpleResponse(code: number, message: string, serverLine: string, connection: string, head = false): string {
   const body = message + '\n'
   return (
     `HTTP/1.1 ${code} ${STATUS_TEXT[code] ?? ''}\r\n` +
@@ -118,7 +118,7 @@ export function simpleResponse(code: number, message: string, serverLine: string
     serverLine +
     'Content-Type: text/plain; charset=utf-8\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
-    (close ? 'Connection: close\r\n' : '') +
+    connection +
     '\r\n' +
     (head ? '' : body)
   )
