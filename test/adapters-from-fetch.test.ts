@@ -5,38 +5,26 @@
  * status, headers and streaming body reach the client; a failing handler
  * gets a 500; the handler learns when the client goes away.
  */
-import t, { type Test } from 'tap'
-import type { GatewayApp } from '../lib/gateway.js'
-import { validate } from '../lib/validate.js'
+import t from 'tap'
 import { fromFetch } from '../lib/adapters/fetch.js'
 import { app as honoExample } from '../examples/hono-app.js'
 import { header } from './helpers/raw.js'
-import { serve, type Served } from './helpers/server.js'
+import { firstResponse, serve, serveValidated } from './helpers/server.js'
 
 /** Serves `app` under validate(): a violation by either side becomes a 500 or a cut response. */
-function serveValidated(t: Test, app: GatewayApp): Promise<Served> {
-  return serve(t, validate(app))
-}
-
-async function get(served: Served, request: string): Promise<NonNullable<Awaited<ReturnType<Served['exchange']>>['responses'][0]>> {
-  const { responses } = await served.exchange(request)
-  if (responses[0] === undefined) throw new Error('no response')
-  return responses[0]
-}
-
 t.test('Hono example: its greeting, its 404, and a posted body', async (t) => {
   const served = await serveValidated(t, honoExample)
-  const hello = await get(served, 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n')
+  const hello = await firstResponse(served, 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(hello.status, 200)
   t.equal(hello.reason, 'OK')
   t.equal(hello.body.toString(), 'Hello from Hono!')
   t.equal(hello.framing, 'length', 'a body that is all there goes out with its length')
   t.equal(header(hello, 'content-length'), '16')
   t.equal(header(hello, 'content-type'), 'text/plain;charset=UTF-8', 'Hono’s own content type, untouched')
-  const missing = await get(served, 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n')
+  const missing = await firstResponse(served, 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(missing.status, 404)
   t.equal(missing.body.toString(), '404 Not Found')
-  const echo = await get(served, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/x-a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n')
+  const echo = await firstResponse(served, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/x-a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n')
   t.equal(echo.status, 200)
   t.equal(echo.body.toString(), 'abcdef')
   t.equal(header(echo, 'content-type'), 'text/x-a')
@@ -57,8 +45,8 @@ t.test('the Request: URL, method, headers, body', async (t) => {
     return new Response('ok')
   }
   const served = await serveValidated(t, fromFetch(handler))
-  await get(served, 'GET /a%20b/c?x=1%202 HTTP/1.1\r\nHost: example.test\r\nX-Multi: 1\r\nX-Multi: 2\r\nConnection: keep-alive\r\n\r\n')
-  await get(served, 'PUT /put HTTP/1.1\r\nHost: example.test:8080\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello')
+  await firstResponse(served, 'GET /a%20b/c?x=1%202 HTTP/1.1\r\nHost: example.test\r\nX-Multi: 1\r\nX-Multi: 2\r\nConnection: keep-alive\r\n\r\n')
+  await firstResponse(served, 'PUT /put HTTP/1.1\r\nHost: example.test:8080\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello')
   t.same(seen, [
     { url: 'http://example.test/a%20b/c?x=1%202', method: 'GET', host: 'example.test', multi: '1, 2', connection: null, type: null, body: null },
     { url: 'http://example.test:8080/put', method: 'PUT', host: 'example.test:8080', multi: null, connection: null, type: 'text/plain', body: 'hello' },
@@ -67,7 +55,7 @@ t.test('the Request: URL, method, headers, body', async (t) => {
   const mounted = await serve(t, (environ, startResponse) =>
     fromFetch(handler)({ ...environ, SCRIPT_NAME: '/mnt', PATH_INFO: environ.PATH_INFO.slice(4) }, startResponse),
   )
-  await get(mounted, 'GET /mnt/x%2Fy HTTP/1.1\r\nHost: example.test\r\n\r\n')
+  await firstResponse(mounted, 'GET /mnt/x%2Fy HTTP/1.1\r\nHost: example.test\r\n\r\n')
   t.equal(seen[2]?.['url'], 'http://example.test/mnt/x%2Fy', 'the raw path is kept when it agrees with SCRIPT_NAME + PATH_INFO')
 })
 
@@ -81,7 +69,7 @@ t.test('the Response: status, reason, repeated headers, hop-by-hop dropped', asy
       return new Response('{"made":true}', { status: 201, headers })
     }),
   )
-  const res = await get(served, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+  const res = await firstResponse(served, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(res.status, 201)
   t.equal(res.reason, 'Created')
   t.equal(header(res, 'content-type'), 'application/json')
@@ -90,7 +78,7 @@ t.test('the Response: status, reason, repeated headers, hop-by-hop dropped', asy
   t.equal(header(res, 'connection'), undefined, 'the handler’s Connection header is not passed on')
   t.equal(res.body.toString(), '{"made":true}')
   const empty = await serveValidated(t, fromFetch(() => new Response(null, { status: 204 })))
-  const noContent = await get(empty, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+  const noContent = await firstResponse(empty, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(noContent.status, 204)
   t.equal(noContent.body.length, 0)
 })
@@ -130,11 +118,11 @@ t.test('failures: a throwing handler gets a 500, a failing stream a cut response
     )
   })
   const served = await serve(t, app, { errors: { write: (m) => void errors.push(m), flush() {} } })
-  const thrown = await get(served, 'GET /throw HTTP/1.1\r\nHost: x\r\n\r\n')
+  const thrown = await firstResponse(served, 'GET /throw HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(thrown.status, 500)
   t.equal(thrown.body.toString(), 'Internal Server Error\n')
-  t.equal((await get(served, 'GET /not-a-response HTTP/1.1\r\nHost: x\r\n\r\n')).status, 500)
-  const early = await get(served, 'GET /early HTTP/1.1\r\nHost: x\r\n\r\n')
+  t.equal((await firstResponse(served, 'GET /not-a-response HTTP/1.1\r\nHost: x\r\n\r\n')).status, 500)
+  const early = await firstResponse(served, 'GET /early HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(early.status, 500, 'a stream that fails before its first byte went out gets a 500')
   const cut = await served.exchange('GET /cut HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(cut.responses.length, 0, 'no complete response')

@@ -10,28 +10,11 @@ import { once } from 'node:events'
 import net from 'node:net'
 import { Readable } from 'node:stream'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { GatewayApp } from '../lib/gateway.js'
-import { validate } from '../lib/validate.js'
 import { fromNode } from '../lib/adapters/node.js'
 import { app as expressExample } from '../examples/express-app.js'
 import { app as fastifyExample } from '../examples/fastify-app.js'
 import { RawClient, header } from './helpers/raw.js'
-import { serve, sleep, type Served } from './helpers/server.js'
-
-/**
- * Serves `app` under validate(): a violation of the interface by either side
- * throws, which the server turns into a 500 or a cut response that the
- * assertions below would see.
- */
-async function serveValidated(t: Test, app: GatewayApp): Promise<Served> {
-  return serve(t, validate(app))
-}
-
-async function get(served: Served, request: string): Promise<NonNullable<Awaited<ReturnType<Served['exchange']>>['responses'][0]>> {
-  const { responses } = await served.exchange(request)
-  if (responses[0] === undefined) throw new Error('no response')
-  return responses[0]
-}
+import { firstResponse, serve, serveValidated, sleep, type Served } from './helpers/server.js'
 
 /** Sends a chunked upload in parts, checking each part is echoed before the next is sent. */
 async function duplexEcho(t: Test, served: Served, path: string): Promise<void> {
@@ -48,7 +31,7 @@ async function duplexEcho(t: Test, served: Served, path: string): Promise<void> 
 
 t.test('Express 5 example: its greeting, headers and 404', async (t) => {
   const served = await serveValidated(t, expressExample)
-  const hello = await get(served, 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n')
+  const hello = await firstResponse(served, 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(hello.status, 200)
   t.equal(hello.reason, 'OK')
   t.equal(hello.body.toString(), 'Hello from Express!')
@@ -61,10 +44,10 @@ t.test('Express 5 example: its greeting, headers and 404', async (t) => {
   t.equal(head.responses[0]?.status, 200)
   t.equal(header(head.responses[0]!, 'content-length'), '19', 'HEAD keeps the length')
   t.equal(head.responses[0]?.body.length, 0)
-  const missing = await get(served, 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n')
+  const missing = await firstResponse(served, 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(missing.status, 404)
   t.match(missing.body.toString(), /Cannot GET \/nope/)
-  const echo = await get(served, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/x-a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n')
+  const echo = await firstResponse(served, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/x-a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n')
   t.equal(echo.status, 200)
   t.equal(echo.body.toString(), 'abcdef', 'express.raw() read the body from gateway.input')
   t.equal(header(echo, 'content-type'), 'text/x-a; charset=utf-8')
@@ -72,19 +55,19 @@ t.test('Express 5 example: its greeting, headers and 404', async (t) => {
 
 t.test('Fastify 5 example (fastify.routing): its greeting, headers and 404', async (t) => {
   const served = await serveValidated(t, fastifyExample)
-  const hello = await get(served, 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n')
+  const hello = await firstResponse(served, 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(hello.status, 200)
   t.equal(hello.body.toString(), 'Hello from Fastify!')
   t.equal(header(hello, 'content-type'), 'text/plain; charset=utf-8')
   t.equal(header(hello, 'content-length'), '19')
-  const missing = await get(served, 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n')
+  const missing = await firstResponse(served, 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(missing.status, 404)
   t.same(JSON.parse(missing.body.toString()), { message: 'Route GET:/nope not found', error: 'Not Found', statusCode: 404 })
-  const echo = await get(served, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/x-a\r\nContent-Length: 6\r\n\r\nabcdef')
+  const echo = await firstResponse(served, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/x-a\r\nContent-Length: 6\r\n\r\nabcdef')
   t.equal(echo.status, 200)
   t.equal(echo.body.toString(), 'abcdef')
   t.equal(header(echo, 'content-type'), 'text/x-a')
-  const chunked = await get(served, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/x-a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n')
+  const chunked = await firstResponse(served, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/x-a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n')
   t.equal(chunked.body.toString(), 'abcdef', 'a chunked upload reaches Fastify too')
 })
 
@@ -109,7 +92,7 @@ t.test('the request object: Node fields from the environ', async (t) => {
       res.end('ok')
     }),
   )
-  const res = await get(served, 'GET /a%20b/c?x=1 HTTP/1.1\r\nHost: example.test\r\nX-Multi: 1\r\nX-Multi: 2\r\nCookie: a=1\r\n\r\n')
+  const res = await firstResponse(served, 'GET /a%20b/c?x=1 HTTP/1.1\r\nHost: example.test\r\nX-Multi: 1\r\nX-Multi: 2\r\nCookie: a=1\r\n\r\n')
   t.equal(res.status, 200)
   t.equal(header(res, 'content-length'), '2', 'res.end(data) sets the length, as Node does')
   t.same(seen, { method: 'GET', url: '/a%20b/c?x=1', httpVersion: '1.1', host: 'example.test', multi: '1, 2', cookie: 'a=1', rawHasHost: true, remoteAddress: '127.0.0.1', remotePort: 'number', encrypted: false, readable: true })
@@ -138,7 +121,7 @@ t.test('the response object: status, reason, headers, and what is dropped', asyn
       t.equal(res.writableEnded, true)
     }),
   )
-  const res = await get(served, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+  const res = await firstResponse(served, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(res.status, 201)
   t.equal(res.reason, 'Made')
   t.equal(header(res, 'content-type'), 'text/plain')
@@ -155,7 +138,7 @@ t.test('the response object: status, reason, headers, and what is dropped', asyn
       res.writeHead(200, { 'content-type': 'text/plain' }).end('fine')
     }),
   )
-  const fine = await get(invalid, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+  const fine = await firstResponse(invalid, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(fine.body.toString(), 'fine')
   t.equal(header(fine, 'injected'), undefined)
 })
@@ -240,10 +223,10 @@ t.test('failures: a throwing listener gets a 500, a destroyed response a cut con
     return undefined
   })
   const served = await serve(t, app, { errors: { write: (m) => void errors.push(m), flush() {} } })
-  const thrown = await get(served, 'GET /throw HTTP/1.1\r\nHost: x\r\n\r\n')
+  const thrown = await firstResponse(served, 'GET /throw HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(thrown.status, 500)
   t.equal(thrown.body.toString(), 'Internal Server Error\n')
-  const rejected = await get(served, 'GET /reject HTTP/1.1\r\nHost: x\r\n\r\n')
+  const rejected = await firstResponse(served, 'GET /reject HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(rejected.status, 500)
   const cut = await served.exchange('GET /cut HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(cut.responses.length, 0, 'no complete response')

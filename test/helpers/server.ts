@@ -7,7 +7,8 @@
 import { createServer } from '../../lib/server/index.js'
 import type { ServerOptions } from '../../lib/server/options.js'
 import type { Environ, GatewayApp, ErrorStream } from '../../lib/gateway.js'
-import { RawClient, exchange, type ExchangeOptions, type ReadResult, type ClientOptions } from './raw.js'
+import { RawClient, exchange, type ExchangeOptions, type ReadResult, type ClientOptions, type RawResponse } from './raw.js'
+import { validate } from '../../lib/validate.js'
 
 /** The part of a tap test these helpers use. */
 export interface Teardown {
@@ -62,6 +63,22 @@ export async function serve(t: Teardown, app: GatewayApp, options: ServerOptions
     },
     exchange: (data, opts) => exchange(port, data, opts),
   }
+}
+
+/**
+ * Serves `app` under validate(): a violation of the interface by either side
+ * throws, which the server turns into a 500 or a cut response that a test's
+ * assertions would see.
+ */
+export function serveValidated(t: Teardown, app: GatewayApp, options: ServerOptions = {}): Promise<Served> {
+  return serve(t, validate(app), options)
+}
+
+/** Sends one request and returns its response (failing when none came). */
+export async function firstResponse(served: Served, request: string): Promise<RawResponse> {
+  const { responses } = await served.exchange(request)
+  if (responses[0] === undefined) throw new Error('no response')
+  return responses[0]
 }
 
 /** Every string-valued environ key, plus url_scheme and input.length: for asserting what the server filled in. */
