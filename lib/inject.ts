@@ -9,6 +9,7 @@
 import { GatewayError, GATEWAY_VERSION, type Body, type Environ, type ErrorStream, type GatewayApp, type GatewayInput, type Headers } from './gateway.js'
 import { environKey, parseStatus } from './headers.js'
 import { decodePath } from './target.js'
+import { StreamInput } from './adapters/input.js'
 
 export interface InjectOptions {
   method?: string
@@ -41,28 +42,12 @@ export interface InjectResponse {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
+/** The request body as the server would give it, from bytes in memory. */
 function bodyInput(data: Uint8Array, chunked: boolean): GatewayInput {
-  let consumed = false
-  const take = (limit?: number): Uint8Array => {
-    if (consumed) throw new GatewayError(500, 'request body already read')
-    consumed = true
-    if (limit !== undefined && data.length > limit) throw new GatewayError(413, 'Request body is too large')
-    return data
+  async function* once(): AsyncIterable<Uint8Array> {
+    if (data.length > 0) yield data
   }
-  return {
-    length: chunked ? null : data.length,
-    trailers: [],
-    async bytes(limit) {
-      return take(limit)
-    },
-    async text(limit) {
-      return decoder.decode(take(limit))
-    },
-    async *[Symbol.asyncIterator]() {
-      const all = take()
-      if (all.length > 0) yield all
-    },
-  }
+  return new StreamInput(once(), chunked ? null : data.length)
 }
 
 /** Builds the environ a server would for this request. */

@@ -12,6 +12,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import sjson from 'secure-json-parse'
 import { GatewayError, errorAnswer, type Environ, type GatewayApp, type Middleware } from '../lib/gateway.js'
 import { statusLine } from '../lib/headers.js'
+import { DEFAULTS } from '../lib/server/options.js'
 import type { Schema } from './json.js'
 import { PARAMS_KEY } from './router.js'
 
@@ -20,8 +21,8 @@ export const BODY_KEY = 'body.parsed'
 /** Environ key where {@link validation} leaves the parsed (and coerced) query. */
 export const QUERY_KEY = 'body.query'
 
-/** Default body limit: 1 MiB. */
-export const DEFAULT_BODY_LIMIT = 1024 * 1024
+/** Default body limit: the server's (1 MiB). */
+export const DEFAULT_BODY_LIMIT = DEFAULTS.maxBodySize
 
 /** Turns the body's text into a value; throw a {@link GatewayError} (400) for malformed input. */
 export type BodyParser = (text: string) => unknown

@@ -1,12 +1,14 @@
 /**
  * `gateway.input` over any async source of byte chunks (a Node request, a
- * Fetch `ReadableStream`), so every adapter gives apps the same request body
- * with the same limits and the same errors as postern's own server.
+ * Fetch `ReadableStream`, an in-process body for `inject`), so every
+ * adapter gives apps the same request body with the same limits and the
+ * same errors as postern's own server.
  */
 import { GatewayError, type GatewayInput } from '../gateway.js'
+import { DEFAULTS } from '../server/options.js'
 
 /** The default body limit for `bytes()`/`text()`: the server's default (1 MiB). */
-export const DEFAULT_BODY_LIMIT = 1024 * 1024
+export const DEFAULT_BODY_LIMIT = DEFAULTS.maxBodySize
 
 /** A request-body error with its status (413, 400), answered as postern's server answers it. */
 function adapterError(status: number, message: string, cause?: unknown): GatewayError {
