@@ -6,6 +6,7 @@
  * IPv6 and IPv4-mapped addresses match the same trust list.
  */
 import t from 'tap'
+import type { Test } from 'tap'
 import { trustProxy, type TrustProxyOptions } from '../plugins/proxy.js'
 import { app, type Seen } from './fixtures/proxy-app.js'
 import { SERVERS, listen, rawRequest, type ServerKind } from './fixtures/proxy-client.js'
@@ -34,15 +35,13 @@ async function ask(target: Target, lines: string[] = [], localAddress?: string):
 }
 
 /** The request as the server itself saw it: nothing forwarded was believed. */
-function untouched(t: Tap, seen: Seen, target: Target, remote: string): void {
+function untouched(t: Test, seen: Seen, target: Target, remote: string): void {
   t.equal(seen.remoteAddr, remote, 'REMOTE_ADDR is the peer')
   t.not(seen.remotePort, '', 'REMOTE_PORT is the peer port')
   t.equal(seen.scheme, 'http', 'scheme as connected')
   t.equal(seen.host, target.authority, 'Host as sent')
   t.equal(seen.serverPort, String(target.port), 'SERVER_PORT as connected')
 }
-
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
 
 const SPOOF = ['X-Forwarded-For: 203.0.113.66', 'X-Forwarded-Proto: https', 'X-Forwarded-Host: evil.example', 'X-Forwarded-Port: 8443']
 
