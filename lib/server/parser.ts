@@ -51,6 +51,8 @@ export interface ParserLimits {
   maxTargetLength: number
   maxBodySize: number
   maxChunkExtensionSize: number
+  /** Most chunks in one chunked body; unbounded when absent. */
+  maxChunkCount?: number
 }
 
 /** What the parser calls as it recognises a request. */
@@ -181,6 +183,10 @@ export class RequestParser {
   private digits = 0
   private bodyTotal = 0
   private chunkExtTotal = 0
+  /** Where inside a chunk extension the parser is (EXT_*). */
+  private extState = 0
+  /** Data chunks seen in the current chunked body. */
+  private chunkCount = 0
   private trailerBuf: Buffer | null = null
   /** Header fields of the current request: trailers count towards the same limit. */
   private headFields = 0
@@ -410,6 +416,7 @@ export class RequestParser {
       this.digits = 0
       this.bodyTotal = 0
       this.chunkExtTotal = 0
+      this.chunkCount = 0
     }
     this.handler.onHead(head)
     if (head.contentLength === 0 && this.state === S_HEAD) this.handler.onBodyEnd(NO_TRAILERS)
@@ -436,7 +443,7 @@ export class RequestParser {
           }
           if (this.digits === 0) throw new ParseError(400, 'invalid chunk size: expected hexadecimal digits')
           if (b === CR) this.state = S_CHUNK_SIZE_LF
-          else if (b === SEMI) this.state = S_CHUNK_EXT
+          else if (b === SEMI) this.startExt()
           else if (b === SP || b === HTAB) this.state = S_CHUNK_SIZE_WS
           else throw new ParseError(400, 'invalid chunk size: expected hexadecimal digits')
           this.checkChunkSize()
@@ -450,17 +457,16 @@ export class RequestParser {
             continue
           }
           if (b !== SEMI) throw new ParseError(400, 'invalid chunk size line: whitespace after the size must lead to a chunk extension')
-          this.state = S_CHUNK_EXT
+          this.startExt()
           off++
           continue
         case S_CHUNK_EXT:
-          // chunk-ext: accept token, quoted-string and BWS characters; bound the total.
           if (b === CR) {
+            if (!EXT_MAY_END[this.extState]) throw new ParseError(400, 'invalid chunk extension: expected a name, or a value after "="')
             this.state = S_CHUNK_SIZE_LF
-          } else if (FIELD_VALUE[b] !== 1) {
-            throw new ParseError(400, 'invalid character in chunk extension')
           } else {
             this.countExt()
+            this.extState = nextExtState(this.extState, b)
           }
           off++
           continue
@@ -472,6 +478,8 @@ export class RequestParser {
             this.state = S_TRAILERS
             this.trailerLen = 0
           } else {
+            const most = this.limits.maxChunkCount
+            if (most !== undefined && ++this.chunkCount > most) throw new ParseError(413, `request body sent in more than ${most} chunks`)
             this.state = S_CHUNK_DATA
           }
           continue
@@ -511,6 +519,12 @@ export class RequestParser {
       throw new ParseError(413, `request body larger than ${this.limits.maxBodySize} bytes`)
     }
     this.bodyTotal += this.remaining
+  }
+
+  private startExt(): void {
+    this.state = S_CHUNK_EXT
+    this.extState = EXT_BEFORE_NAME
+    this.countExt()
   }
 
   private countExt(): void {
@@ -621,6 +635,69 @@ function wordsOf(buffer: ArrayBufferLike): Int32Array {
   return view
 }
 const NO_TRAILERS: string[] = []
+
+/*
+ * Chunk extensions, exactly as RFC 9112 §7.1.1 has them:
+ *   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+ *   chunk-ext-name = token;  chunk-ext-val = token / quoted-string
+ * The parser only checks them (they carry nothing postern uses), one byte at
+ * a time, so a request split anywhere gets the same verdict.
+ */
+const EXT_BEFORE_NAME = 0 // after ";" (BWS)
+const EXT_NAME = 1
+const EXT_AFTER_NAME = 2 // BWS after a name: "=" or ";" must follow
+const EXT_BEFORE_VALUE = 3 // after "=" (BWS)
+const EXT_TOKEN_VALUE = 4
+const EXT_QUOTED = 5
+const EXT_QUOTED_ESCAPE = 6
+const EXT_AFTER_VALUE = 7 // BWS after a value: ";" must follow
+const EXT_QUOTED_DONE = 8 // right after a quoted value's closing quote
+
+/** Whether the size line may end (CRLF) in each extension state. */
+const EXT_MAY_END = [false, true, false, false, true, false, false, false, true]
+
+const DQUOTE = 0x22
+const BACKSLASH = 0x5c
+const EQUALS = 0x3d
+
+/** The next extension state after byte `b`; throws a 400 for a byte the grammar has no place for. */
+function nextExtState(state: number, b: number): number {
+  const ws = b === SP || b === HTAB
+  switch (state) {
+    case EXT_BEFORE_NAME:
+      if (ws) return state
+      if (TOKEN[b] === 1) return EXT_NAME
+      break
+    case EXT_NAME:
+    case EXT_AFTER_NAME:
+      if (state === EXT_NAME && TOKEN[b] === 1) return state
+      if (ws) return EXT_AFTER_NAME
+      if (b === EQUALS) return EXT_BEFORE_VALUE
+      if (b === SEMI) return EXT_BEFORE_NAME
+      break
+    case EXT_BEFORE_VALUE:
+      if (ws) return state
+      if (b === DQUOTE) return EXT_QUOTED
+      if (TOKEN[b] === 1) return EXT_TOKEN_VALUE
+      break
+    case EXT_TOKEN_VALUE:
+    case EXT_QUOTED_DONE:
+    case EXT_AFTER_VALUE:
+      if (state === EXT_TOKEN_VALUE && TOKEN[b] === 1) return state
+      if (ws) return EXT_AFTER_VALUE
+      if (b === SEMI) return EXT_BEFORE_NAME
+      break
+    case EXT_QUOTED:
+      if (b === DQUOTE) return EXT_QUOTED_DONE
+      if (b === BACKSLASH) return EXT_QUOTED_ESCAPE
+      if (FIELD_VALUE[b] === 1) return state // qdtext: HTAB, SP, VCHAR but DQUOTE and "\\", obs-text
+      break
+    case EXT_QUOTED_ESCAPE:
+      if (FIELD_VALUE[b] === 1) return EXT_QUOTED
+      break
+  }
+  throw new ParseError(400, 'invalid chunk extension (RFC 9112 §7.1.1)')
+}
 
 /** Where field text comes from, for {@link parseFields}. */
 const CLEAN = 0
