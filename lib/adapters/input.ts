@@ -10,6 +10,9 @@ import { DEFAULTS } from '../server/options.js'
 /** The default body limit for `bytes()`/`text()`: the server's default (1 MiB). */
 export const DEFAULT_BODY_LIMIT = DEFAULTS.maxBodySize
 
+/** The first buffer of a `bytes()` call; it grows as bytes arrive, never sized from a declared length up front. */
+const FIRST_COLLECT = 64 * 1024
+
 /** A request-body error with its status (413, 400), answered as postern's server answers it. */
 function adapterError(status: number, message: string, cause?: unknown): GatewayError {
   return new GatewayError(status, message, cause === undefined ? undefined : { cause })
@@ -52,18 +55,27 @@ export class StreamInput implements GatewayInput {
   async bytes(limit: number = this.#limit): Promise<Uint8Array> {
     if (this.length !== null && this.length > limit) throw tooLarge(limit)
     // Iterated by hand: on an over-limit body we stop reading without
-    // destroying the source, so the response can still be sent.
+    // destroying the source, so the response can still be sent. Each chunk is
+    // copied into one growing buffer, so a body sent as many tiny chunks costs
+    // its bytes, not an object per chunk.
     const iterator = this[Symbol.asyncIterator]()
-    const chunks: Uint8Array[] = []
+    let out = new Uint8Array(Math.min(this.length ?? limit, FIRST_COLLECT))
     let total = 0
     for (;;) {
       const step = await iterator.next()
       if (step.done === true) break
-      total += step.value.byteLength
-      if (total > limit) throw tooLarge(limit)
-      chunks.push(step.value)
+      const chunk = step.value
+      const next = total + chunk.byteLength
+      if (next > limit) throw tooLarge(limit)
+      if (next > out.byteLength) {
+        const grown = new Uint8Array(Math.min(Math.max(next, out.byteLength * 2), limit))
+        grown.set(out.subarray(0, total))
+        out = grown
+      }
+      out.set(chunk, total)
+      total = next
     }
-    return concat(chunks, total)
+    return out.subarray(0, total)
   }
 
   async text(limit?: number): Promise<string> {
