@@ -18,7 +18,7 @@
  * handler on a route without request hooks runs synchronously end to end
  * and returns a one-element array body.
  */
-import { GatewayError, type AppResult, type Body, type Environ, type GatewayApp, type Middleware, type StartResponse } from './gateway.js'
+import { GatewayError, describeError, type AppResult, type Body, type Environ, type GatewayApp, type Middleware, type StartResponse } from './gateway.js'
 import { STATUS_TEXT } from './headers.js'
 import { inject as injectInto, type InjectOptions, type InjectResponse } from './inject.js'
 import { Reply } from './reply.js'
@@ -234,7 +234,7 @@ interface Root {
   options: AppOptions
   dirty: boolean
   dispatch: GatewayApp
-  server: { close(): Promise<void> } | null
+  server: { close(): Promise<unknown> } | null
   rootScope: Scope | null
   /** The root app function (what `postern()` returned). */
   app: App | null
@@ -776,7 +776,7 @@ function withClose(body: Body, after: () => void): Body {
 
 function report(req: Request, where: string, error: unknown): void {
   const errors = req.environ['gateway.errors']
-  errors.write(`postern: ${where} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  errors.write(`postern: ${where} failed: ${describeError(error)}`)
 }
 
 // ── Errors ────────────────────────────────────────────────────────────────────

@@ -219,7 +219,35 @@ export class GatewayError extends Error {
  * adapters and plugins all answer this way.
  */
 export function errorAnswer(error: unknown): { status: number; message: string } {
-  const own = error instanceof GatewayError && error.status >= 400 && error.status <= 599
-  const status = own ? error.status : 500
-  return { status, message: own && error.expose ? error.message : (STATUS_TEXT[status] ?? 'Error') }
+  let own = false
+  try {
+    own = error instanceof GatewayError && error.status >= 400 && error.status <= 599
+  } catch {
+    // a Proxy whose traps throw is no GatewayError
+  }
+  const status = own ? (error as GatewayError).status : 500
+  return { status, message: own && (error as GatewayError).expose ? (error as GatewayError).message : (STATUS_TEXT[status] ?? 'Error') }
+}
+
+/**
+ * Describes a thrown value for the error log, whatever it is: a value without
+ * a prototype, an error whose `stack` or `toString` throws, a Proxy whose
+ * every trap throws. Servers must keep serving whatever an app throws, so
+ * printing the error must never throw in turn.
+ */
+export function describeError(error: unknown): string {
+  try {
+    if (error instanceof Error) {
+      const stack = error.stack
+      if (typeof stack === 'string' && stack !== '') return stack
+      return `${String(error.name)}: ${String(error.message)}`
+    }
+    return String(error)
+  } catch {
+    try {
+      return `[unprintable ${error === null ? 'null' : typeof error}: ${Object.prototype.toString.call(error)}]`
+    } catch {
+      return '[unprintable thrown value]'
+    }
+  }
 }

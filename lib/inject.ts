@@ -6,7 +6,7 @@
  * a second `startResponse` with an error replaces the first, and an app
  * that throws before starting answers 500.
  */
-import { GatewayError, GATEWAY_VERSION, type Body, type Environ, type ErrorStream, type GatewayApp, type GatewayInput, type Headers } from './gateway.js'
+import { GatewayError, GATEWAY_VERSION, describeError, type Body, type Environ, type ErrorStream, type GatewayApp, type GatewayInput, type Headers } from './gateway.js'
 import { environKey, parseStatus } from './headers.js'
 import { decodePath } from './target.js'
 import { StreamInput } from './adapters/input.js'
@@ -135,7 +135,7 @@ export async function inject(app: GatewayApp, options: InjectOptions = {}): Prom
     }
     if (status === undefined) throw new Error('the app returned without calling startResponse')
   } catch (error) {
-    errors.write(error instanceof Error ? (error.stack ?? error.message) : String(error))
+    errors.write(describeError(error))
     if (sent) throw error
     status = error instanceof GatewayError && error.status >= 400 ? `${error.status} Error` : '500 Internal Server Error'
     headers = [['content-type', 'text/plain; charset=utf-8']]

@@ -5,7 +5,7 @@
  * replaceable until the first body byte, and calls `close()` exactly once.
  * The adapter only moves the committed head and the chunks to its server.
  */
-import { GatewayError, errorAnswer, type Body, type Environ, type ErrorStream, type GatewayApp, type Headers, type StartResponse, type Write } from '../gateway.js'
+import { GatewayError, describeError, errorAnswer, type Body, type Environ, type ErrorStream, type GatewayApp, type Headers, type StartResponse, type Write } from '../gateway.js'
 import { STATUS_TEXT, checkHeader, isHopByHop, parseStatus } from '../headers.js'
 import { concat } from './input.js'
 
@@ -222,7 +222,7 @@ export function plainResponse(status: number, message: string): ErrorResponse {
 /** Writes an error to the error stream, with its stack. */
 export function reportError(errors: ErrorStream, what: string, error: unknown): void {
   try {
-    errors.write(`postern: ${what}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    errors.write(`postern: ${what}: ${describeError(error)}\n`)
     errors.flush()
   } catch {
     // a broken error log must not break the response

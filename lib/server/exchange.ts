@@ -9,8 +9,8 @@
  * as one string, with no promise made along the way.
  */
 import type { Body, Chunk, Environ, GatewayApp, StartResponse, Write } from '../gateway.js'
-import { GatewayError, errorAnswer } from '../gateway.js'
-import { parseStatus } from '../headers.js'
+import { GatewayError, describeError, errorAnswer } from '../gateway.js'
+import { isAsciiValue, parseStatus } from '../headers.js'
 import type { InputOwner, RequestInput } from './input.js'
 import type { RequestHead } from './parser.js'
 import type { CheckedHeaders } from './response-head.js'
@@ -54,6 +54,8 @@ export class Exchange implements InputOwner {
   code = 0
   private status = ''
   private checked: CheckedHeaders | null = null
+  /** Whether the head holds non-ASCII bytes and goes out Latin-1 encoded. */
+  private latin1 = false
   private chunked = false
   private noBody = false
   private written = 0
@@ -65,6 +67,9 @@ export class Exchange implements InputOwner {
   broken = false
   /** The client went away: stop producing output. */
   gone = false
+  /** The body being streamed, so that it can be closed as soon as the client leaves. */
+  private streaming: Body | null = null
+  private bodyClosed = false
   /** Output held back until earlier responses are sent. */
   held: Array<string | Uint8Array> | null = null
   heldBytes = 0
@@ -106,17 +111,25 @@ export class Exchange implements InputOwner {
   run(app: GatewayApp, env: Environ): void {
     this.env = env
     let result: unknown
+    let then: unknown
     try {
       result = app(env, this.startResponse)
+      // Reading `then` runs the app's code too (a getter, a Proxy): a throw there is the app's fault.
+      then = result !== null && typeof result === 'object' ? (result as PromiseLike<unknown>).then : undefined
     } catch (error) {
       this.fail(error)
       return
     }
-    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      ;(result as PromiseLike<unknown>).then(
-        (body) => this.respond(body),
-        (error: unknown) => this.fail(error),
-      )
+    if (typeof then === 'function') {
+      try {
+        ;(then as PromiseLike<unknown>['then']).call(
+          result,
+          (body) => this.respond(body),
+          (error: unknown) => this.fail(error),
+        )
+      } catch (error) {
+        this.fail(error)
+      }
       return
     }
     this.respond(result)
@@ -138,6 +151,8 @@ export class Exchange implements InputOwner {
       checked = checkAndRenderHeaders((headers as Array<[string, string]>).filter(([name]) => name.toLowerCase() !== 'content-length'))
     }
     this.status = status
+    // A reason phrase may hold obs-text (U+0080–U+00FF), sent as Latin-1 like header values.
+    this.latin1 = !checked.ascii || !isAsciiValue(status)
     this.checked = checked
     this.state = STARTED
     this.noBody = this.head.method === 'HEAD' || this.code === 204 || this.code === 304
@@ -147,9 +162,20 @@ export class Exchange implements InputOwner {
 
   private respond(result: unknown): void {
     if (this.state === DONE) {
-      closeBody(result, this.owner)
+      this.closeBody(result)
       return
     }
+    // Everything below touches the app's objects (getters, Proxies, iterators): any throw is the app's fault.
+    try {
+      this.dispatch(result)
+    } catch (error) {
+      this.closeBody(result)
+      this.fail(error)
+    }
+  }
+
+  /** Sends a body by its kind: an array at once, a sync iterable gathered, an async iterable pumped. */
+  private dispatch(result: unknown): void {
     if (Array.isArray(result)) {
       this.respondArray(result, result)
       return
@@ -166,38 +192,26 @@ export class Exchange implements InputOwner {
     }
     const syncIter = (body as Iterable<Chunk>)[Symbol.iterator]
     if (typeof syncIter !== 'function') {
-      closeBody(body, this.owner)
+      this.closeBody(body)
       this.fail(new TypeError('[app-result] the app must return an iterable or async iterable body'))
       return
     }
-    let iterator: Iterator<Chunk>
+    const iterator: Iterator<Chunk> = syncIter.call(body)
     const gathered: unknown[] = []
-    try {
-      iterator = syncIter.call(body)
-      let bytes = 0
-      for (;;) {
-        const r = iterator.next()
-        if (r.done === true) {
-          this.respondArray(gathered, body)
-          return
-        }
-        gathered.push(r.value)
-        bytes += typeof r.value === 'string' ? r.value.length : r.value instanceof Uint8Array ? r.value.byteLength : 0
-        if (bytes > GATHER_LIMIT) break
+    let bytes = 0
+    for (;;) {
+      const r = iterator.next()
+      if (r.done === true) {
+        this.respondArray(gathered, body)
+        return
       }
-    } catch (error) {
-      closeBody(body, this.owner)
-      this.fail(error)
-      return
+      const value: unknown = r.value
+      gathered.push(value)
+      bytes += typeof value === 'string' ? value.length : value instanceof Uint8Array ? value.byteLength : 0
+      if (bytes > GATHER_LIMIT) break
     }
     // A long synchronous body: send what was gathered, then stream the rest.
-    try {
-      for (const chunk of gathered) this.sendChunk(chunk)
-    } catch (error) {
-      closeBody(body, this.owner)
-      this.fail(error)
-      return
-    }
+    for (const chunk of gathered) this.sendChunk(chunk)
     void this.pump(body, iterator, true)
   }
 
@@ -232,20 +246,21 @@ export class Exchange implements InputOwner {
         // write() already committed the head: the chunks continue that stream.
         for (const chunk of chunks) this.sendChunk(chunk)
         this.finishStream()
-        closeBody(body, this.owner)
+        this.closeBody(body)
         return
       }
     } catch (error) {
-      closeBody(body, this.owner)
+      this.closeBody(body)
       this.fail(error)
       return
     }
-    closeBody(body, this.owner)
+    this.closeBody(body)
     this.complete()
   }
 
   /** Streams a body chunk by chunk, waiting whenever the client or order says so. */
   private async pump(body: Body, iterator: Iterator<Chunk> | AsyncIterator<Chunk>, sync: boolean): Promise<void> {
+    this.streaming = body
     let ended = false
     try {
       for (;;) {
@@ -261,18 +276,18 @@ export class Exchange implements InputOwner {
       }
     } catch (error) {
       ended = true
-      closeBody(body, this.owner)
+      this.closeBody(body)
       this.fail(error)
       return
     }
-    if (!ended && typeof iterator.return === 'function') {
+    if (!ended) {
       try {
-        await iterator.return()
+        if (typeof iterator.return === 'function') await iterator.return()
       } catch {
         // the body is being abandoned; its own cleanup errors are not the client's concern
       }
     }
-    closeBody(body, this.owner)
+    this.closeBody(body)
     if (ended && !this.gone) {
       try {
         this.finishStream()
@@ -357,7 +372,7 @@ export class Exchange implements InputOwner {
     const connection = this.connectionLine()
     this.state = COMMITTED
     const head = renderHead(this.status, checked, this.owner.serverLine, framing, connection)
-    return checked.ascii ? head : Buffer.from(head, 'latin1')
+    return this.latin1 ? Buffer.from(head, 'latin1') : head
   }
 
   private emit(data: string | Uint8Array): void {
@@ -382,7 +397,7 @@ export class Exchange implements InputOwner {
     const { status, message } = errorAnswer(error)
     if (status >= 500 && !this.gone) {
       const where = `${this.head.method} ${this.head.target}`
-      const detail = error instanceof Error ? (error.stack ?? error.message) : String(error)
+      const detail = describeError(error)
       this.owner.errors.write(`postern: app error in ${where}: ${detail}\n`)
     }
     if (this.gone || this.state >= COMMITTED) {
@@ -403,10 +418,22 @@ export class Exchange implements InputOwner {
     this.complete()
   }
 
-  /** The client closed the connection: stop, and let pumps close their bodies. */
+  /**
+   * The client went away: stop producing output, and tell the app now by
+   * closing the body being streamed (a body still awaiting its next chunk
+   * would otherwise learn it only when that chunk comes, if ever).
+   */
   abandon(): void {
     this.gone = true
     if (this.input !== null) this.input.fail(new GatewayError(400, 'the client closed the connection before sending the whole body'))
+    if (this.streaming !== null) this.closeBody(this.streaming)
+  }
+
+  /** Calls the body's `close()`, once for this exchange [close-called]. */
+  private closeBody(body: unknown): void {
+    if (this.bodyClosed) return
+    this.bodyClosed = true
+    closeBody(body, this.owner)
   }
 
   // --- InputOwner -----------------------------------------------------------
@@ -441,15 +468,15 @@ function startResponseFor(ex: Exchange): StartResponse {
 /** Calls the body's `close()` once, if it has one [close-called]. */
 function closeBody(body: unknown, owner: ExchangeOwner): void {
   if (body === null || typeof body !== 'object') return
-  const close = (body as { close?: unknown }).close
-  if (typeof close !== 'function') return
   try {
+    const close = (body as { close?: unknown }).close
+    if (typeof close !== 'function') return
     const result: unknown = close.call(body)
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-      ;(result as PromiseLike<unknown>).then(undefined, (error: unknown) => owner.errors.write(`postern: body close() failed: ${String(error)}\n`))
+      ;(result as PromiseLike<unknown>).then(undefined, (error: unknown) => owner.errors.write(`postern: body close() failed: ${describeError(error)}\n`))
     }
   } catch (error) {
-    owner.errors.write(`postern: body close() failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    owner.errors.write(`postern: body close() failed: ${describeError(error)}\n`)
   }
 }
 
