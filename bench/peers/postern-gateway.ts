@@ -73,5 +73,5 @@ export function gatewayApp(route: Route): GatewayApp {
 export const serve: Serve = async (route, options) => {
   const server = createServer(gatewayApp(route), options.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: options.keepAliveTimeout })
   const address = await server.listen({ port: options.port, host: options.host })
-  return { port: address.port, close: () => server.close() }
+  return { port: address.port, close: async () => void (await server.close()) }
 }

@@ -29,6 +29,11 @@ const PAUSE_PIPELINE = 4
 /** Writes gathered beyond this many bytes are flushed at once. */
 const BATCH_LIMIT = 64 * 1024
 
+/** While the server drains, a connection idle this long is closed (a request racing the close is still answered). */
+const SHUTDOWN_IDLE_GRACE = 250
+/** After we end a connection we keep reading (so our last response is not lost to a reset), but at most this much. */
+const LINGER_MAX_BYTES = 1024 * 1024
+
 /** What the connection needs from its server. */
 export interface ConnectionHost {
   readonly app: GatewayApp
@@ -87,6 +92,14 @@ export class Connection implements ParserHandler, ExchangeOwner {
   private ending = false
   /** When our end of the socket finished flushing; the socket is destroyed if the peer lingers after it. */
   private lingerSince = 0
+  /** Bytes read and dropped since we ended the socket. */
+  private lingerBytes = 0
+  /** Since when the bytes we wrote have waited with no progress (0: none waiting, or progress). */
+  private stallSince = 0
+  /** Unsent bytes at the last check, to see progress. */
+  private lastUnsent = 0
+  /** The socket drained since the last check: the client is reading. */
+  private drained = false
   private closed = false
 
   constructor(socket: Socket, host: ConnectionHost, info: ConnectionInfo) {
@@ -115,7 +128,11 @@ export class Connection implements ParserHandler, ExchangeOwner {
   // --- reading ----------------------------------------------------------------
 
   private onData(data: Buffer): void {
-    if (this.ending) return
+    if (this.ending) {
+      this.lingerBytes += data.length
+      if (this.lingerBytes > LINGER_MAX_BYTES) this.socket.destroy()
+      return
+    }
     if (this.requestStart === 0) this.requestStart = Date.now()
     this.inData = true
     this.parser.execute(data)
@@ -125,10 +142,16 @@ export class Connection implements ParserHandler, ExchangeOwner {
   }
 
   private onEnd(): void {
-    // The client finished sending; a half-closed client still gets its responses.
     this.peerEnded = true
     // A body that was still arriving can never complete now.
     if (this.current !== null) this.onError(new ParseError(400, 'the connection ended in the middle of a request body'))
+    if (this.queue.length > 0 && !this.ending) {
+      // The client's FIN came while its requests are unanswered: it has left (as node:http, nginx
+      // and Go take it; TCP cannot tell a half-close from a close without writing). What is ready
+      // goes out; the apps still working are abandoned, their bodies closed when they return.
+      this.endSocket()
+      return
+    }
     this.endIfPeerDone()
   }
 
@@ -256,6 +279,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
   }
 
   private onDrain(): void {
+    this.drained = true
     if (!this.needDrain) return
     this.needDrain = false
     this.resume(PAUSE_WRITE)
@@ -359,9 +383,19 @@ export class Connection implements ParserHandler, ExchangeOwner {
     this.socket.resume()
   }
 
-  /** Server shutdown: end now if idle, else after the responses in flight. */
+  /**
+   * Server shutdown: from now on responses say `Connection: close`. An idle
+   * connection is ended by {@link tick} once idle for a short grace, so a
+   * request already on its way is still answered; a busy one ends after its
+   * responses.
+   */
   shutdown(): void {
-    if (this.queue.length === 0 && !this.parser.midRequest) this.endSocket()
+    if (this.queue.length === 0 && !this.parser.midRequest && Date.now() - this.idleSince >= SHUTDOWN_IDLE_GRACE) this.endSocket()
+  }
+
+  /** Whether work is in flight: a request being received or answered, or a response still being sent. */
+  get busy(): boolean {
+    return !this.ending && (this.queue.length > 0 || this.parser.midRequest || this.socket.writableLength > 0)
   }
 
   private onClose(): void {
@@ -379,6 +413,21 @@ export class Connection implements ParserHandler, ExchangeOwner {
   tick(now: number): void {
     if (this.closed) return
     const options = this.options
+    const unsent = this.unsentBytes()
+    if (unsent > 0) {
+      // Bytes wait for the client: it must read some of them within sendTimeout (nginx's send_timeout).
+      if (this.stallSince === 0 || this.drained || unsent < this.lastUnsent) this.stallSince = now
+      else if (now - this.stallSince > options.sendTimeout) {
+        this.socket.destroy()
+        return
+      }
+      this.lastUnsent = unsent
+      this.drained = false
+      this.idleSince = now
+    } else {
+      this.stallSince = 0
+      this.lastUnsent = 0
+    }
     if (this.ending) {
       if (this.lingerSince !== 0 && now - this.lingerSince > options.keepAliveTimeout) this.socket.destroy()
       return
@@ -392,7 +441,19 @@ export class Connection implements ParserHandler, ExchangeOwner {
       }
       return
     }
-    if (this.queue.length === 0 && now - this.idleSince > options.keepAliveTimeout) this.endSocket()
+    if (this.queue.length === 0 && unsent === 0) {
+      // Idle: nothing asked, nothing owed. (While responses wait for a slow reader the
+      // connection is not idle: the send timeout governs it, and no request is lost.)
+      const idleLimit = this.host.closing ? SHUTDOWN_IDLE_GRACE : options.keepAliveTimeout
+      if (now - this.idleSince > idleLimit) this.endSocket()
+    }
+  }
+
+  /** Bytes written but not yet taken by the kernel: our stream buffer and libuv's write queue. */
+  private unsentBytes(): number {
+    const handle = (this.socket as Socket & { _handle?: { writeQueueSize?: unknown } | null })._handle
+    const queued = handle !== null && handle !== undefined && typeof handle.writeQueueSize === 'number' ? handle.writeQueueSize : 0
+    return this.socket.writableLength + queued + this.batchBytes
   }
 
   private timeout(message: string): void {

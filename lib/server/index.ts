@@ -1,6 +1,6 @@
 /** postern's own HTTP/1.1 server: the public entry point. */
 export { createServer, PosternServer } from './server.js'
-export type { ListenOptions } from './server.js'
+export type { CloseResult, ListenOptions } from './server.js'
 export type { ServerOptions } from './options.js'
 export { DEFAULTS } from './options.js'
 export { RequestParser, parseHead, ParseError } from './parser.js'

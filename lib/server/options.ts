@@ -19,14 +19,24 @@ export interface ServerOptions {
   maxBodySize?: number
   /** Largest total of chunk extensions in one chunked body, in bytes. Over it: 400. */
   maxChunkExtensionSize?: number
+  /** Most chunks in one chunked request body (each costs framing and bookkeeping beyond its bytes). Over it: 413. */
+  maxChunkCount?: number
   /** Most requests parsed ahead of their responses on one connection (pipelining). */
   maxPipelineDepth?: number
+  /** Most open connections. Past it a new connection gets a fast 503 and is closed (on TLS it is closed before the handshake). */
+  maxConnections?: number
   /** Milliseconds to receive a whole request head once it started (slow-loris). Then 408 and close. */
   headersTimeout?: number
   /** Milliseconds to receive a whole request, head and body. Then 408 and close. */
   requestTimeout?: number
   /** Milliseconds an idle keep-alive connection is kept open. */
   keepAliveTimeout?: number
+  /** Milliseconds a response may wait on a client that reads none of it (nginx's `send_timeout`). Then the connection is cut. */
+  sendTimeout?: number
+  /** Milliseconds for a TLS client to finish its handshake. Then the socket is destroyed. */
+  handshakeTimeout?: number
+  /** Milliseconds `close()` lets requests in flight finish (gunicorn's `graceful_timeout`); then the rest are cut. */
+  drainTimeout?: number
   /** The `Server` header; `false` sends none. */
   serverHeader?: string | false
   /** Where app errors are reported (`gateway.errors`); default: standard error. */
@@ -44,10 +54,15 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'tls' | 'errors'>> = {
   maxTargetLength: 8 * 1024,
   maxBodySize: 1024 * 1024,
   maxChunkExtensionSize: 4 * 1024,
+  maxChunkCount: 16 * 1024,
   maxPipelineDepth: 64,
+  maxConnections: 10_000,
   headersTimeout: 10_000,
   requestTimeout: 60_000,
   keepAliveTimeout: 5_000,
+  sendTimeout: 30_000,
+  handshakeTimeout: 10_000,
+  drainTimeout: 20_000,
   serverHeader: 'postern',
   multiprocess: false,
 }
@@ -63,7 +78,7 @@ export const stderrStream: ErrorStream = {
 /** Fills in defaults and checks that every number is a usable bound. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const resolved: ResolvedOptions = { ...DEFAULTS, errors: stderrStream, ...stripUndefined(options) }
-  for (const key of ['maxHeaderSize', 'maxHeaderCount', 'maxTargetLength', 'maxBodySize', 'maxChunkExtensionSize', 'maxPipelineDepth', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout'] as const) {
+  for (const key of ['maxHeaderSize', 'maxHeaderCount', 'maxTargetLength', 'maxBodySize', 'maxChunkExtensionSize', 'maxChunkCount', 'maxPipelineDepth', 'maxConnections', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout', 'sendTimeout', 'handshakeTimeout', 'drainTimeout'] as const) {
     const value = resolved[key]
     if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`postern: option ${key} must be a positive integer, got ${String(value)}`)
   }

@@ -13,6 +13,20 @@ import type { ConnectionHost } from './connection.js'
 import type { ConnectionInfo } from './environ.js'
 import type { ResolvedOptions, ServerOptions } from './options.js'
 import { resolveOptions } from './options.js'
+import { simpleResponse } from './response-head.js'
+
+/** What `close()` did. */
+export interface CloseResult {
+  /** Connections cut at the drain deadline while a request was still in flight on them. */
+  cut: number
+}
+
+/** How often deadlines are checked while draining (the idle grace is short). */
+const SHUTDOWN_SWEEP = 50
+/** Most sockets being refused with a 503 at once; past it they are dropped. */
+const MAX_REFUSING = 256
+/** Milliseconds a refused socket may take to receive its 503 before it is dropped. */
+const REFUSE_LINGER = 1000
 
 export interface ListenOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
@@ -33,8 +47,10 @@ export class PosternServer implements ConnectionHost {
   private readonly scheme: 'http' | 'https'
   private sweep: NodeJS.Timeout | null = null
   private shuttingDown = false
-  private closePromise: Promise<void> | null = null
+  private closePromise: Promise<CloseResult> | null = null
   private whenEmpty: (() => void) | null = null
+  /** Connections being refused with a 503 (over `maxConnections`). */
+  private refusing = 0
 
   constructor(app: GatewayApp, options: ServerOptions = {}) {
     if (typeof app !== 'function') throw new TypeError('postern: createServer(app) needs a gateway app: a function (environ, startResponse) => body')
@@ -44,10 +60,13 @@ export class PosternServer implements ConnectionHost {
     if (/[\r\n\0]/.test(this.serverLine.slice(0, -2))) throw new TypeError('postern: serverHeader must not hold CR, LF or NUL')
     if (this.options.tls !== undefined) {
       this.scheme = 'https'
-      this.netServer = tls.createServer({ ...this.options.tls, allowHalfOpen: true, ALPNProtocols: ['http/1.1'] }, (socket) => this.accept(socket))
-      this.netServer.on('tlsClientError', () => {
-        // a failed handshake concerns that client only
-      })
+      const tlsOptions = { ...this.options.tls, allowHalfOpen: true, ALPNProtocols: ['http/1.1'], handshakeTimeout: this.options.handshakeTimeout }
+      this.netServer = tls.createServer(tlsOptions, (socket) => this.accept(socket))
+      // A failed, abandoned or timed-out handshake concerns that client only, but its socket must
+      // go now: with allowHalfOpen nothing else would ever close it.
+      this.netServer.on('tlsClientError', (_error: Error, socket: tls.TLSSocket) => socket.destroy())
+      // Handshakes cost CPU and memory before any HTTP is seen: past the limit, Node drops the raw socket.
+      this.netServer.maxConnections = this.options.maxConnections
     } else {
       this.scheme = 'http'
       this.netServer = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket))
@@ -89,28 +108,37 @@ export class PosternServer implements ConnectionHost {
   }
 
   /**
-   * Stops accepting connections, lets requests in flight finish (their
-   * responses say `Connection: close`), closes idle connections, and
-   * resolves when every connection is closed.
+   * Stops accepting connections and drains: requests in flight finish (their
+   * responses say `Connection: close`), idle connections close after a short
+   * grace (a request racing the close is still answered), and after
+   * `drainTimeout` whatever is left is cut. Resolves when every connection is
+   * closed, with how many were cut while work was in flight.
    */
-  close(): Promise<void> {
+  close(): Promise<CloseResult> {
     if (this.closePromise !== null) return this.closePromise
     this.shuttingDown = true
-    this.closePromise = new Promise<void>((resolve) => {
+    this.closePromise = new Promise<CloseResult>((resolve) => {
+      let cut = 0
       let pending = 2
+      const deadline = setTimeout(() => {
+        for (const conn of this.connections) {
+          if (conn.busy) cut++
+          conn.socket.destroy()
+        }
+      }, this.options.drainTimeout)
       const done = () => {
         if (--pending === 0) {
+          clearTimeout(deadline)
           this.stopSweep()
-          resolve()
+          resolve({ cut })
         }
       }
       this.netServer.close(() => done())
-      if (!this.netServer.listening) {
-        // never listened: close() calls back with an error, handled above
-      }
       if (this.connections.size === 0) done()
       else this.whenEmpty = done
       for (const conn of this.connections) conn.shutdown()
+      // Idle connections close after a grace measured in milliseconds: sweep often while draining.
+      this.startSweep(SHUTDOWN_SWEEP)
     })
     return this.closePromise
   }
@@ -130,8 +158,10 @@ export class PosternServer implements ConnectionHost {
   }
 
   private accept(socket: Socket): void {
-    if (this.shuttingDown) {
-      socket.destroy()
+    // During shutdown a connection can still arrive (a cluster primary handing one over as this
+    // worker closes): it is served like any other, its response says `Connection: close`.
+    if (this.connections.size >= this.options.maxConnections && this.scheme === 'http') {
+      this.refuse(socket)
       return
     }
     const info: ConnectionInfo = {
@@ -144,14 +174,40 @@ export class PosternServer implements ConnectionHost {
       multiprocess: this.options.multiprocess,
     }
     if (this.scheme === 'https') socket.setNoDelay(true)
-    this.connections.add(new Connection(socket, this, info))
+    const conn = new Connection(socket, this, info)
+    this.connections.add(conn)
+    if (this.shuttingDown) conn.shutdown()
+  }
+
+  /**
+   * Over `maxConnections`: a fast 503 that says to come back, then close. The
+   * refused sockets are bounded too: past {@link MAX_REFUSING} at once, or
+   * after {@link REFUSE_LINGER} ms, they are dropped without a word.
+   */
+  private refuse(socket: Socket): void {
+    if (this.refusing >= MAX_REFUSING) {
+      socket.destroy()
+      return
+    }
+    this.refusing++
+    const timer = setTimeout(() => socket.destroy(), REFUSE_LINGER)
+    socket.once('close', () => {
+      this.refusing--
+      clearTimeout(timer)
+    })
+    socket.on('error', () => {})
+    socket.end(simpleResponse(503, 'the server has too many open connections; try again shortly', this.serverLine, 'Retry-After: 1\r\nConnection: close\r\n'))
+    socket.resume() // read and drop what the client sends, so our answer is not lost to a reset
   }
 
   /** One timer checks every connection's deadlines, often enough for the shortest timeout. */
-  private startSweep(): void {
-    if (this.sweep !== null) return
-    const { headersTimeout, requestTimeout, keepAliveTimeout } = this.options
-    const every = Math.max(10, Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout, keepAliveTimeout) / 4)))
+  private startSweep(interval?: number): void {
+    const { headersTimeout, requestTimeout, keepAliveTimeout, sendTimeout } = this.options
+    const every = interval ?? Math.max(10, Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout, keepAliveTimeout, sendTimeout) / 4)))
+    if (this.sweep !== null) {
+      if (interval === undefined) return
+      clearInterval(this.sweep)
+    }
     this.sweep = setInterval(() => {
       const now = Date.now()
       for (const conn of this.connections) conn.tick(now)

@@ -40,7 +40,7 @@ export async function serve(t: Teardown, app: GatewayApp, options: ServerOptions
   const clients = new Set<RawClient>()
   let closing: Promise<void> | undefined
   const close = () => {
-    closing ??= server.close()
+    closing ??= server.close().then(() => {})
     return closing
   }
   t.teardown(async () => {
