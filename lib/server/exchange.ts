@@ -152,7 +152,7 @@ export class Exchange implements InputOwner {
     }
     this.status = status
     // A reason phrase may hold obs-text (U+0080–U+00FF), sent as Latin-1 like header values.
-    this.latin1 = !checked.ascii || !isAsciiValue(status)
+    this.latin1 = !checked.ascii || !isAsciiStatus(status)
     this.checked = checked
     this.state = STARTED
     this.noBody = this.head.method === 'HEAD' || this.code === 204 || this.code === 304
@@ -455,6 +455,16 @@ export class Exchange implements InputOwner {
 }
 
 const EMPTY_BODY: object = Object.freeze([])
+
+/** The last status found to be ASCII: apps reuse a handful of literals, so most checks are one comparison. */
+let asciiStatus = '200 OK'
+
+function isAsciiStatus(status: string): boolean {
+  if (status === asciiStatus) return true
+  if (!isAsciiValue(status)) return false
+  asciiStatus = status
+  return true
+}
 
 /**
  * Makes an exchange's `startResponse`. A plain closure rather than a class
