@@ -60,7 +60,8 @@ export class PosternServer implements ConnectionHost {
     if (/[\r\n\0]/.test(this.serverLine.slice(0, -2))) throw new TypeError('postern: serverHeader must not hold CR, LF or NUL')
     if (this.options.tls !== undefined) {
       this.scheme = 'https'
-      const tlsOptions = { ...this.options.tls, allowHalfOpen: true, ALPNProtocols: ['http/1.1'], handshakeTimeout: this.options.handshakeTimeout }
+      // Not half-open until the handshake is done (see accept): a client that leaves mid-handshake must free its socket.
+      const tlsOptions = { ...this.options.tls, ALPNProtocols: ['http/1.1'], handshakeTimeout: this.options.handshakeTimeout }
       this.netServer = tls.createServer(tlsOptions, (socket) => this.accept(socket))
       // A failed, abandoned or timed-out handshake concerns that client only, but its socket must
       // go now: with allowHalfOpen nothing else would ever close it.
@@ -173,7 +174,11 @@ export class PosternServer implements ConnectionHost {
       errors: this.options.errors,
       multiprocess: this.options.multiprocess,
     }
-    if (this.scheme === 'https') socket.setNoDelay(true)
+    if (this.scheme === 'https') {
+      socket.setNoDelay(true)
+      // The connection may now stay half-open: responses still go out after a client's FIN (see Connection).
+      socket.allowHalfOpen = true
+    }
     const conn = new Connection(socket, this, info)
     this.connections.add(conn)
     if (this.shuttingDown) conn.shutdown()
