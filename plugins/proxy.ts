@@ -4,8 +4,11 @@
  * peers. Only when the connection's peer (`REMOTE_ADDR`) is trusted are the
  * proxy's headers believed:
  *
- * - `Forwarded` (RFC 7239), when present, else `X-Forwarded-For`,
- *   `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-Port`.
+ * - One family of headers, the one the proxy sets (`headers`): by default
+ *   `X-Forwarded-For`, `-Proto`, `-Host` and `-Port`, what nginx, HAProxy
+ *   and Kubernetes ingress controllers send; or `Forwarded` (RFC 7239).
+ *   The other family is ignored, so a client cannot slip in the headers its
+ *   proxy does not set.
  * - `REMOTE_ADDR` (and `REMOTE_PORT`): the address chain is walked from the
  *   right, skipping trusted hops; the first untrusted address is the client.
  *   Addresses a client wrote itself sit to the left of it and are never
@@ -17,9 +20,8 @@
  * ignored, never an error. What the server saw is kept in
  * `environ['proxy.original']` whenever the peer was trusted.
  *
- * The proxy must set (or clear) the headers it is trusted for: a proxy that
- * sets only `X-Forwarded-*` but passes a client's `Forwarded` through lets
- * that client choose, since `Forwarded` is preferred when present.
+ * The proxy must set (or clear) the headers of the family it is trusted for;
+ * `X-Forwarded-Host` and `-Port` in particular pass through unless cleared.
  */
 import net from 'node:net'
 import type { Environ, Middleware } from '../lib/gateway.js'
@@ -34,6 +36,8 @@ export interface TrustProxyOptions {
    * (IPv4-mapped IPv6 already turned into IPv4).
    */
   trust: string | readonly string[] | ((address: string) => boolean)
+  /** Which headers the proxy sets: `'x-forwarded'` (the default) or `'forwarded'` (RFC 7239). */
+  headers?: 'x-forwarded' | 'forwarded'
 }
 
 /** What the server filled in before {@link trustProxy} rewrote it: `environ['proxy.original']`. */
@@ -328,6 +332,9 @@ export function trustProxy(options: TrustProxyOptions): Middleware {
     throw new TypeError('trustProxy: pass { trust }, the addresses, ranges or keywords of your proxies')
   }
   const trusted = trustPredicate(options.trust)
+  const family = options.headers ?? 'x-forwarded'
+  if (family !== 'x-forwarded' && family !== 'forwarded') throw new TypeError(`trustProxy: headers must be 'x-forwarded' or 'forwarded', got ${JSON.stringify(family)}`)
+  const useForwarded = family === 'forwarded'
   return (app) => (environ, startResponse) => {
     const address = normalizeAddress(environ.REMOTE_ADDR)
     if (address === null || !trusted(address)) return app(environ, startResponse)
@@ -342,8 +349,11 @@ export function trustProxy(options: TrustProxyOptions): Middleware {
     environ[PROXY_ORIGINAL] = original
     const peer = { address: environ.REMOTE_ADDR, port: environ.REMOTE_PORT }
     const forwarded = environ.HTTP_FORWARDED
-    // Forwarded, when sent, is the only source: a malformed one is not patched up from X-Forwarded-*.
-    const forwarding = forwarded !== undefined && forwarded.trim() !== '' ? fromForwarded(forwarded, peer, trusted) : fromXForwarded(environ, peer, trusted)
+    const forwarding = !useForwarded
+      ? fromXForwarded(environ, peer, trusted)
+      : forwarded !== undefined && forwarded.trim() !== ''
+        ? fromForwarded(forwarded, peer, trusted)
+        : null
     if (forwarding !== null) apply(environ, forwarding)
     return app(environ, startResponse)
   }

@@ -20,8 +20,8 @@ interface Target {
   errors: string[]
 }
 
-async function start(t: Teardown, kind: ServerKind, trust: TrustProxyOptions['trust'], host = '127.0.0.1'): Promise<Target> {
-  const served = await listen(t, kind, trustProxy({ trust })(app), host)
+async function start(t: Teardown, kind: ServerKind, trust: TrustProxyOptions['trust'], host = '127.0.0.1', headers?: TrustProxyOptions['headers']): Promise<Target> {
+  const served = await listen(t, kind, trustProxy({ trust, headers })(app), host)
   const authority = host.includes(':') ? `[${host}]:${served.port}` : `${host}:${served.port}`
   return { ...served, host, authority }
 }
@@ -120,8 +120,25 @@ for (const kind of SERVERS) {
     t.same(target.errors, [])
   })
 
-  t.test(`${kind}: Forwarded (RFC 7239) is preferred over X-Forwarded-*`, async (t) => {
+  t.test(`${kind}: by default only X-Forwarded-* is believed: a client's Forwarded passed through changes nothing`, async (t) => {
+    // nginx, HAProxy and ingress controllers set X-Forwarded-* and pass other headers through:
+    // a Forwarded the client wrote must not outrank what its proxy said.
     const target = await start(t, kind, '127.0.0.1')
+    const spoofed = await ask(target, ['Forwarded: for=6.6.6.6;proto=https;host=evil.example', 'X-Forwarded-For: 203.0.113.7', 'X-Forwarded-Proto: http'])
+    t.equal(spoofed.remoteAddr, '203.0.113.7')
+    t.equal(spoofed.scheme, 'http')
+    t.equal(spoofed.host, target.authority)
+    const only = await ask(target, ['Forwarded: for=6.6.6.6;proto=https'])
+    t.equal(only.remoteAddr, '127.0.0.1', 'Forwarded alone is not read either')
+    t.equal(only.scheme, 'http')
+    t.throws(() => trustProxy({ trust: 'loopback', headers: 'both' as unknown as 'forwarded' }), /headers must be/)
+  })
+
+  t.test(`${kind}: with headers: 'forwarded', Forwarded (RFC 7239) is the source and X-Forwarded-* is ignored`, async (t) => {
+    const target = await start(t, kind, '127.0.0.1', '127.0.0.1', 'forwarded')
+    const xOnly = await ask(target, ['X-Forwarded-For: 198.51.100.1', 'X-Forwarded-Proto: https'])
+    t.equal(xOnly.remoteAddr, '127.0.0.1', 'X-Forwarded-For is not read')
+    t.equal(xOnly.scheme, 'http')
     const both = await ask(target, [
       'X-Forwarded-For: 198.51.100.1',
       'X-Forwarded-Proto: http',
@@ -160,6 +177,7 @@ for (const kind of SERVERS) {
 
   t.test(`${kind}: malformed values are ignored, never an error`, async (t) => {
     const target = await start(t, kind, '127.0.0.1, 10.0.0.0/8')
+    const forwardedTarget = await start(t, kind, '127.0.0.1, 10.0.0.0/8', '127.0.0.1', 'forwarded')
     const cases: Array<[lines: string[], remote: string, why: string]> = [
       [['X-Forwarded-For: not-an-ip'], '127.0.0.1', 'a name is not an address'],
       [['X-Forwarded-For: 203.0.113.7, garbage'], '127.0.0.1', 'a bad hop from our proxy ends the walk at our proxy'],
@@ -179,7 +197,7 @@ for (const kind of SERVERS) {
       [['Forwarded: for=203.0.113.7 junk'], '127.0.0.1', 'text after a value'],
     ]
     for (const [lines, remote, why] of cases) {
-      const seen = await ask(target, lines)
+      const seen = await ask(lines[0]!.startsWith('Forwarded:') ? forwardedTarget : target, lines)
       t.equal(seen.remoteAddr, remote, why)
       t.equal(seen.scheme, 'http', `${why}: scheme untouched`)
     }
@@ -193,11 +211,12 @@ for (const kind of SERVERS) {
     }
     t.equal((await ask(target, ['X-Forwarded-Port: 0'])).serverPort, String(target.port), 'port 0 not taken')
     t.equal((await ask(target, ['X-Forwarded-Port: 8o'])).serverPort, String(target.port), 'port with a letter not taken')
-    t.equal((await ask(target, ['Forwarded: for=192.0.2.1;proto=gopher;host="a b"'])).scheme, 'http', 'bad proto in Forwarded')
+    t.equal((await ask(forwardedTarget, ['Forwarded: for=192.0.2.1;proto=gopher;host="a b"'])).scheme, 'http', 'bad proto in Forwarded')
     const good = await ask(target, ['X-Forwarded-Host: [2001:db8::1]:8080'])
     t.equal(good.host, '[2001:db8::1]:8080', 'a bracketed IPv6 host is well-formed')
     t.equal(good.serverName, '[2001:db8::1]')
     t.same(target.errors, [], 'nothing reached the error log')
+    t.same(forwardedTarget.errors, [])
   })
 
   t.test(`${kind}: IPv6 peers and IPv4-mapped addresses`, async (t) => {
@@ -209,7 +228,8 @@ for (const kind of SERVERS) {
     const canonical = await ask(v6trusted, ['X-Forwarded-For: 2001:DB8:0:0::1'])
     t.equal(canonical.remoteAddr, '2001:db8::1', 'IPv6 hops are normalised')
     t.match(canonical.original, { REMOTE_ADDR: '::1' })
-    t.equal((await ask(v6trusted, ['Forwarded: for="[2001:db8::2]:443"'])).remoteAddr, '2001:db8::2')
+    const v6forwarded = await start(t, kind, '::1/128', '::1', 'forwarded')
+    t.equal((await ask(v6forwarded, ['Forwarded: for="[2001:db8::2]:443"'])).remoteAddr, '2001:db8::2')
 
     const keyword = await start(t, kind, 'loopback', '::1')
     t.equal((await ask(keyword, ['X-Forwarded-For: 2001:db8::3'])).remoteAddr, '2001:db8::3', 'loopback covers ::1')
