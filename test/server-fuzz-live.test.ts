@@ -16,7 +16,8 @@ t.test('fuzzed connections: exact answers, a served bystander, no crash, no leak
   const report = await runLive({ cases: 600, runners: 4, seedOf: (i) => (seed + i) | 0 })
   t.same(liveProblems(report), [], `seed ${seed}: no problem`)
   t.equal(report.serverExit, null, 'the server process is alive')
-  t.ok(report.stats.cases >= 600, `${report.stats.cases} connections (more when a failure was shrunk)`)
+  // A runner stops at its first failure (reported above); otherwise every case ran, and more when a failure was shrunk.
+  if (report.failures.length === 0) t.ok(report.stats.cases >= 600, `${report.stats.cases} connections`)
   t.ok(report.client.requests > 0, `the well-behaved client got ${report.client.requests} answers`)
   t.ok(report.fds.end <= report.fds.baseline, `descriptors ${report.fds.baseline} → ${report.fds.end}`)
 })
