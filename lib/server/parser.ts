@@ -287,7 +287,7 @@ export class RequestParser {
       // character but CRLF pairs and tabs, checked four bytes at a time.
       // Anything else takes the line-by-line path, which names the fault.
       if (data[off] !== CR) {
-        const headEnd = findCleanHead(data, off, end, this.limits.maxHeaderSize)
+        const headEnd = findCleanHead(data, off, end, this.limits.maxHeaderSize + 2)
         if (headEnd >= 0) {
           this.emitHead(data, off, headEnd, true)
           return headEnd
@@ -305,14 +305,14 @@ export class RequestParser {
     }
     // Slow path: append to the gathered head, scanning only the new bytes.
     const before = this.headLen
-    const room = this.limits.maxHeaderSize + 4 - before
+    const room = this.limits.maxHeaderSize + 2 - before
     const take = Math.min(end - off, room)
     const buf = this.growHead(before + take)
     data.copy(buf, before, off, off + take)
     this.headLen = before + take
     const headEnd = this.scan(buf, this.scanFrom, this.headLen, 0)
     if (headEnd < 0) {
-      this.checkHeadSize(this.headLen)
+      this.checkPartialHead(buf, 0, this.headLen)
       if (take < end - off) this.checkHeadSize(this.limits.maxHeaderSize + 1)
       return -1
     }
@@ -325,7 +325,7 @@ export class RequestParser {
 
   private keepPartialHead(data: Buffer, off: number, end: number): void {
     const len = end - off
-    this.checkHeadSize(len)
+    this.checkPartialHead(data, off, end)
     const buf = this.growHead(len)
     data.copy(buf, 0, off, end)
     this.headLen = len
@@ -395,6 +395,22 @@ export class RequestParser {
     }
   }
 
+  /**
+   * The size rule for a head still arriving in `buf[start..end)`. A head is
+   * measured without its final empty line (at most `maxHeaderSize` bytes, so
+   * at most that + 2 with it), the same whether it came in one read or many:
+   * a partial head may be one byte over only when that byte is the CR of the
+   * final empty line.
+   */
+  private checkPartialHead(buf: Buffer, start: number, end: number): void {
+    const max = this.limits.maxHeaderSize
+    const len = end - start
+    if (len <= max) return
+    if (len === max + 1 && buf[end - 1] === CR && buf[end - 2] === LF && buf[end - 3] === CR) return
+    this.checkHeadSize(len)
+  }
+
+  /** Throws 431 (414 while still in the request line) when a head without its final empty line is over `maxHeaderSize`. */
   private checkHeadSize(length: number): void {
     if (length > this.limits.maxHeaderSize) {
       if (this.requestLineEnd < 0) throw new ParseError(414, `request line longer than ${this.limits.maxHeaderSize} bytes`)
@@ -404,7 +420,7 @@ export class RequestParser {
 
   /** Parses and validates a complete head in `buf[start..end)` and hands it on. */
   private emitHead(buf: Buffer, start: number, end: number, clean = false): void {
-    if (end - start > this.limits.maxHeaderSize + 4) throw new ParseError(431, `request head larger than ${this.limits.maxHeaderSize} bytes`)
+    if (end - start > this.limits.maxHeaderSize + 2) throw new ParseError(431, `request head larger than ${this.limits.maxHeaderSize} bytes`)
     const head = parseHead(buf, start, end, this.limits, clean)
     this.headFields = head.headers.length / 2
     if (head.contentLength > 0) {
@@ -580,7 +596,7 @@ const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
  * head costs about a quarter of a byte loop, and finding its end comes free.
  */
 function findCleanHead(buf: Buffer, start: number, end: number, max: number): number {
-  const limit = Math.min(end, start + max + 4)
+  const limit = Math.min(end, start + max)
   const offset = buf.byteOffset
   let i = start
   while (i < limit && ((offset + i) & 3) !== 0) {
