@@ -89,6 +89,8 @@ const headCases: Case[] = [
   { name: 'Transfer-Encoding on HTTP/1.0', bytes: `POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, status: 400 },
   { name: 'chunked not the final coding', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n`, status: 400 },
   { name: 'chunked applied twice', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n`, status: 400 },
+  { name: 'CONNECT in authority form (a tunnel postern does not offer)', bytes: `CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n`, status: 501 },
+  { name: 'CONNECT with a path: still no tunnel, never a normal request', bytes: `CONNECT /x HTTP/1.1\r\n${H}\r\n`, status: 501 },
   { name: 'unknown transfer-coding gzip, chunked', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n`, status: 501 },
   // RFC 9112 §6.3 (4): in a request, chunked not final is a MUST-400, even for a coding the server does not know.
   { name: 'unknown transfer-coding alone (chunked not final)', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: compress\r\n\r\n`, status: 400 },

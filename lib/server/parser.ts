@@ -894,6 +894,9 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: Parse
     chunked = checkTransferEncoding(transferEncoding)
   }
 
+  // postern is an origin server, not a tunnel: every CONNECT gets 501, whatever its target, so
+  // no CONNECT (RFC 9112 §3.2.3: authority-form only) ever reaches an app as a normal request.
+  if (method === 'CONNECT') throw new ParseError(501, 'CONNECT is not supported')
   const target = text.slice(targetStart, targetEnd)
   let path: string
   let query = ''
@@ -912,7 +915,6 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: Parse
   } else {
     const absolute = parseAbsoluteForm(target)
     if (absolute === null) {
-      if (method === 'CONNECT') throw new ParseError(501, 'CONNECT is not supported')
       throw new ParseError(400, 'malformed request target: expected a path starting with /')
     }
     // RFC 9112 §3.2.2: the target's authority replaces the Host header.
