@@ -39,8 +39,9 @@ Options:
       --interface <kind>        gateway | fetch | node (default: recognised from the export)
       --tls-key <file>          serve HTTPS with this PEM key ...
       --tls-cert <file>         ... and this PEM certificate
-      --trust-proxy <list>      believe Forwarded / X-Forwarded-* only from these peers: addresses,
+      --trust-proxy <list>      believe X-Forwarded-* only from these peers: addresses,
                                 CIDRs or loopback, private, linklocal, comma-separated (default: none)
+      --proxy-headers <family>  x-forwarded (default) or forwarded (RFC 7239): what the proxy sets
       --health <path>           answer GET <path> with 200 ok, 503 while draining (default: off)
 
 Limits (postern's server; with --server node only --drain-timeout applies):
@@ -85,6 +86,7 @@ interface CliOptions {
   serverOptions: ServerOptions
   drainTimeout: number
   trustProxy: string[] | undefined
+  proxyHeaders: 'x-forwarded' | 'forwarded'
   health: string | undefined
 }
 
@@ -103,6 +105,7 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
         'tls-key': { type: 'string' },
         'tls-cert': { type: 'string' },
         'trust-proxy': { type: 'string' },
+        'proxy-headers': { type: 'string' },
         health: { type: 'string' },
         'max-body-size': { type: 'string' },
         'max-chunk-count': { type: 'string' },
@@ -156,6 +159,9 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
   if ((key === undefined) !== (cert === undefined)) throw new UsageError('--tls-key and --tls-cert go together')
   if (key !== undefined && cert !== undefined) serverOptions.tls = { key: readFile(key, 'tls-key'), cert: readFile(cert, 'tls-cert') }
   const trust = values['trust-proxy']
+  const proxyHeaders = values['proxy-headers'] ?? 'x-forwarded'
+  if (proxyHeaders !== 'x-forwarded' && proxyHeaders !== 'forwarded') throw new UsageError(`--proxy-headers must be "x-forwarded" or "forwarded", got ${JSON.stringify(proxyHeaders)}`)
+  if (values['proxy-headers'] !== undefined && trust === undefined) throw new UsageError('--proxy-headers goes with --trust-proxy')
   return {
     target: positionals[0]!,
     host: values.host ?? '127.0.0.1',
@@ -166,6 +172,7 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
     serverOptions,
     drainTimeout: serverOptions.drainTimeout ?? DEFAULTS.drainTimeout,
     trustProxy: trust === undefined ? undefined : trust.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''),
+    proxyHeaders,
     health: values.health,
   }
 }
@@ -187,7 +194,7 @@ function middleware(options: CliOptions, draining: () => boolean): Middleware {
   }
   if (options.trustProxy !== undefined) {
     try {
-      layers.push(trustProxy({ trust: options.trustProxy }))
+      layers.push(trustProxy({ trust: options.trustProxy, headers: options.proxyHeaders }))
     } catch (error) {
       throw new UsageError(`--trust-proxy: ${(error as Error).message}`)
     }

@@ -145,6 +145,13 @@ t.test('clear messages for the mistakes users make', async (t) => {
   t.equal(badTrust.code, 2)
   t.match(badTrust.stderr, /^postern: --trust-proxy: .*10\.0\.0\.0\/99/m)
 
+  const badFamily = await run(['examples/hello.ts:app', '--trust-proxy', 'loopback', '--proxy-headers', 'both'])
+  t.equal(badFamily.code, 2)
+  t.match(badFamily.stderr, /--proxy-headers must be "x-forwarded" or "forwarded"/)
+  const familyAlone = await run(['examples/hello.ts:app', '--proxy-headers', 'forwarded'])
+  t.equal(familyAlone.code, 2)
+  t.match(familyAlone.stderr, /--proxy-headers goes with --trust-proxy/)
+
   const badHealth = await run(['examples/hello.ts:app', '--health', 'healthz'])
   t.equal(badHealth.code, 2)
   t.match(badHealth.stderr, /^postern: --health: .*must start with "\/"/m)
