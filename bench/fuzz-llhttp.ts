@@ -24,17 +24,18 @@ import { run } from './fuzz-parser.js'
 
 // ---------- llhttp ----------
 
-interface LlhttpParser {
+/** Node's llhttp binding, as node:http drives it (deprecated internal API, still present on Node 20); bench/micro.ts uses it too. */
+export interface LlhttpParser {
   initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void
   execute(data: Buffer): number | (Error & { code?: string; reason?: string })
   [callback: number]: (...args: never[]) => void
 }
-interface LlhttpBinding {
+export interface LlhttpBinding {
   allMethods: string[]
   HTTPParser: (new () => LlhttpParser) & Record<'REQUEST' | 'kOnMessageBegin' | 'kOnHeaders' | 'kOnHeadersComplete' | 'kOnBody' | 'kOnMessageComplete' | 'kOnExecute', number>
 }
 
-function llhttpBinding(): LlhttpBinding {
+export function llhttpBinding(): LlhttpBinding {
   const quiet = process.noDeprecation
   process.noDeprecation = true // DEP0111: we mean to use it
   try {

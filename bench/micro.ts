@@ -26,6 +26,7 @@ import type { Serializer } from '../plugins/response.js'
 import { createRouter } from '../plugins/router.js'
 import { frameworkApp } from './peers/postern-routes.js'
 import { gatewayApp } from './peers/postern-gateway.js'
+import { llhttpBinding, type LlhttpBinding } from './fuzz-llhttp.js'
 import { ECHO_BODY, ECHO_DOCUMENT, ECHO_SCHEMA, HELLO_SCHEMA, JSON_BODY } from './scenarios.js'
 
 // ── The requests ────────────────────────────────────────────────────────────
@@ -107,26 +108,6 @@ function posternDriver(): Driver {
       if (failure !== null) throw failure
       return done
     },
-  }
-}
-
-/** Node's llhttp binding, as node:http drives it (deprecated internal API, still present on Node 20). */
-interface LlhttpParser {
-  initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void
-  execute(data: Buffer): number | Error
-  [callback: number]: (...args: unknown[]) => void
-}
-interface LlhttpBinding {
-  HTTPParser: (new () => LlhttpParser) & Record<'REQUEST' | 'kOnMessageBegin' | 'kOnHeaders' | 'kOnHeadersComplete' | 'kOnBody' | 'kOnMessageComplete' | 'kOnExecute', number>
-}
-
-function llhttpBinding(): LlhttpBinding {
-  const quiet = process.noDeprecation
-  process.noDeprecation = true // DEP0111: we mean to use it
-  try {
-    return (process as unknown as { binding(name: string): LlhttpBinding }).binding('http_parser')
-  } finally {
-    process.noDeprecation = quiet
   }
 }
 
