@@ -15,22 +15,11 @@
  * another parser can be traced to one (see bench/fuzz-llhttp.ts).
  */
 import fc from 'fast-check'
+import type { RequestHead } from '../lib/server/parser.js'
 
 /** What the parser reports, with body pieces merged so that splits do not show. */
 export type Event =
-  | {
-      kind: 'head'
-      method: string
-      target: string
-      path: string
-      query: string
-      minor: number
-      headers: string[]
-      host: string
-      contentLength: number
-      keepAlive: boolean
-      expectContinue: boolean
-    }
+  | ({ kind: 'head' } & RequestHead)
   | { kind: 'body'; data: string }
   | { kind: 'end'; trailers: string[] }
   | { kind: 'error'; status: number }

@@ -383,16 +383,6 @@ export class Connection implements ParserHandler, ExchangeOwner {
     this.socket.resume()
   }
 
-  /**
-   * Server shutdown: from now on responses say `Connection: close`. An idle
-   * connection is ended by {@link tick} once idle for a short grace, so a
-   * request already on its way is still answered; a busy one ends after its
-   * responses.
-   */
-  shutdown(): void {
-    if (this.queue.length === 0 && !this.parser.midRequest && Date.now() - this.idleSince >= SHUTDOWN_IDLE_GRACE) this.endSocket()
-  }
-
   /** Whether work is in flight: a request being received or answered, or a response still being sent. */
   get busy(): boolean {
     return !this.ending && (this.queue.length > 0 || this.parser.midRequest || this.socket.writableLength > 0)

@@ -137,8 +137,8 @@ export class PosternServer implements ConnectionHost {
       this.netServer.close(() => done())
       if (this.connections.size === 0) done()
       else this.whenEmpty = done
-      for (const conn of this.connections) conn.shutdown()
-      // Idle connections close after a grace measured in milliseconds: sweep often while draining.
+      // From now on responses say `Connection: close`, and the sweep ends each connection once it
+      // has been idle for a short grace (Connection.tick): sweep often while draining.
       this.startSweep(SHUTDOWN_SWEEP)
     })
     return this.closePromise
@@ -179,9 +179,7 @@ export class PosternServer implements ConnectionHost {
       // The connection may now stay half-open: responses still go out after a client's FIN (see Connection).
       socket.allowHalfOpen = true
     }
-    const conn = new Connection(socket, this, info)
-    this.connections.add(conn)
-    if (this.shuttingDown) conn.shutdown()
+    this.connections.add(new Connection(socket, this, info))
   }
 
   /**
