@@ -10,7 +10,7 @@
  * when its stdin closes. It runs in its own process so that a crash is seen
  * as a crash, and its file descriptors and memory can be read from /proc.
  */
-import type { GatewayApp } from '../lib/gateway.js'
+import type { GatewayApp } from '../lib/gateway/spec.js'
 import { createServer } from '../lib/server/index.js'
 
 /** Echoes the request line as the server understood it, the trailers and the body. */

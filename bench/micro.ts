@@ -15,10 +15,10 @@
  */
 import { bench, do_not_optimize, group, run, summary } from 'mitata'
 import { parseArgs } from 'node:util'
-import type { Body, Environ, GatewayApp, StartResponse, Write } from '../lib/gateway.js'
+import type { Body, Environ, GatewayApp, StartResponse, Write } from '../lib/gateway/spec.js'
 import { buildEnviron, type ConnectionInfo } from '../lib/server/environ.js'
-import { EMPTY_INPUT } from '../lib/server/input.js'
-import { stderrStream } from '../lib/server/options.js'
+import { EMPTY_INPUT } from '../lib/server/body-input.js'
+import { stderrStream } from '../lib/gateway/errors.js'
 import { DEFAULTS } from '../lib/server/options.js'
 import { RequestParser, parseHead, type ParserHandler, type RequestHead } from '../lib/server/parser.js'
 import { compileSerializers } from '../plugins/json.js'

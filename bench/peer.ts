@@ -43,8 +43,8 @@ export const PEERS: readonly PeerInfo[] = [
   { name: 'hono', label: 'Hono · @hono/node-server', file: 'hono.ts', requires: [], packages: ['hono', '@hono/node-server'] },
   { name: 'express', label: 'Express', file: 'express.ts', requires: [], packages: ['express'] },
   { name: 'postern', label: 'postern gateway app · postern server', file: 'postern-gateway.ts', requires: ['lib/server/index.ts'], packages: [] },
-  { name: 'postern-app', label: 'postern framework · postern server', file: 'postern-app.ts', requires: ['lib/app.ts', 'lib/server/index.ts'], packages: [] },
-  { name: 'postern-node', label: 'postern framework · node:http adapter', file: 'postern-node.ts', requires: ['lib/app.ts', 'lib/adapters/to-node.ts'], packages: [] },
+  { name: 'postern-app', label: 'postern framework · postern server', file: 'postern-app.ts', requires: ['lib/framework/app.ts', 'lib/server/index.ts'], packages: [] },
+  { name: 'postern-node', label: 'postern framework · node:http adapter', file: 'postern-node.ts', requires: ['lib/framework/app.ts', 'lib/adapters/to-node.ts'], packages: [] },
 ]
 
 /** The repository root (bench/..). */

@@ -3,8 +3,8 @@
 import { register } from 'tsx/esm/api'
 
 register()
-const { main } = await import('../lib/cli.ts')
-const { UsageError } = await import('../lib/load-app.ts')
+const { main } = await import('../lib/cli/cli.ts')
+const { UsageError } = await import('../lib/cli/load-app.ts')
 main(process.argv.slice(2)).catch((error) => {
   process.stderr.write(`postern: ${error instanceof UsageError ? error.message : (error?.stack ?? String(error))}\n`)
   process.exit(2)

@@ -4,7 +4,7 @@
  * `postern/gateway`, `postern/validate`, `postern/server`, `postern/plugins/*`,
  * `postern/adapters/*`.
  */
-export { postern, PluginError, Request, Reply } from './app.js'
+export { postern, PluginError, Request, Reply } from './framework/app.js'
 export type {
   App,
   AppOptions,
@@ -28,11 +28,11 @@ export type {
   InjectResponse,
   ResponsePlugin,
   Payload,
-} from './app.js'
-export { inject } from './inject.js'
-export { validate, GatewayViolation } from './validate.js'
-export type { ValidateOptions, ViolationRule } from './validate.js'
+} from './framework/app.js'
+export { inject } from './gateway/inject.js'
+export { validate, GatewayViolation } from './gateway/validate.js'
+export type { ValidateOptions, ViolationRule } from './gateway/validate.js'
 export { createServer, PosternServer } from './server/index.js'
 export type { ServerOptions } from './server/index.js'
-export { GatewayError, GATEWAY_VERSION } from './gateway.js'
-export type { AppResult, Body, BodyIterable, Chunk, Environ, ErrorStream, GatewayApp, GatewayInput, Headers, Middleware, StartResponse, Write } from './gateway.js'
+export { GatewayError, GATEWAY_VERSION } from './gateway/spec.js'
+export type { AppResult, Body, BodyIterable, Chunk, Environ, ErrorStream, GatewayApp, GatewayInput, Headers, Middleware, StartResponse, Write } from './gateway/spec.js'

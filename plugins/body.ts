@@ -10,9 +10,10 @@
 import { parse as parseQueryString } from 'node:querystring'
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import sjson from 'secure-json-parse'
-import { GatewayError, errorAnswer, type Environ, type GatewayApp, type Middleware } from '../lib/gateway.js'
-import { statusLine } from '../lib/headers.js'
-import { DEFAULTS } from '../lib/server/options.js'
+import { errorAnswer } from '../lib/gateway/errors.js'
+import { GatewayError, type Environ, type GatewayApp, type Middleware } from '../lib/gateway/spec.js'
+import { statusLine } from '../lib/gateway/headers.js'
+import { DEFAULT_BODY_LIMIT } from '../lib/gateway/limits.js'
 import type { Schema } from './json.js'
 import { PARAMS_KEY } from './router.js'
 
@@ -22,7 +23,7 @@ export const BODY_KEY = 'body.parsed'
 export const QUERY_KEY = 'body.query'
 
 /** Default body limit: the server's (1 MiB). */
-export const DEFAULT_BODY_LIMIT = DEFAULTS.maxBodySize
+export { DEFAULT_BODY_LIMIT }
 
 /** Turns the body's text into a value; throw a {@link GatewayError} (400) for malformed input. */
 export type BodyParser = (text: string) => unknown

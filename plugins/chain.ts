@@ -5,7 +5,7 @@
  * the inner app, wrap `startResponse`, or transform the body on the way out
  * (see {@link mapBody}).
  */
-import type { Body, Chunk, GatewayApp, Middleware, AppResult } from '../lib/gateway.js'
+import type { Body, Chunk, GatewayApp, Middleware, AppResult } from '../lib/gateway/spec.js'
 
 /** Composes middleware into one middleware; the first given is the outermost. */
 export function chain(...middleware: Middleware[]): Middleware {

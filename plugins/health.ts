@@ -7,7 +7,7 @@
  * to the app. The answer is never cached, and is made without the app, so
  * a probe tests the process, not one route.
  */
-import type { Middleware } from '../lib/gateway.js'
+import type { Middleware } from '../lib/gateway/spec.js'
 
 export interface HealthOptions {
   /** The path that answers (query ignored); default `/healthz`. */

@@ -6,7 +6,7 @@
  * gateway app of a handler.
  */
 import fastJson from 'fast-json-stringify'
-import type { GatewayApp } from '../lib/gateway.js'
+import type { GatewayApp } from '../lib/gateway/spec.js'
 import { responder, type ResponsePlugin, type Serializer, type ValueHandler } from './response.js'
 import { textPlugins } from './text.js'
 

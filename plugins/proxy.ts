@@ -24,8 +24,8 @@
  * `X-Forwarded-Host` and `-Port` in particular pass through unless cleared.
  */
 import net from 'node:net'
-import type { Environ, Middleware } from '../lib/gateway.js'
-import { TOKEN } from '../lib/headers.js'
+import type { Environ, Middleware } from '../lib/gateway/spec.js'
+import { TOKEN } from '../lib/gateway/headers.js'
 
 export interface TrustProxyOptions {
   /**

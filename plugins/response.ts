@@ -5,8 +5,9 @@
  * in front of the built-in ones. Kept apart from the framework so the same
  * machinery serves bare gateway stacks (`json(handler)`, `text(handler)`).
  */
-import type { Body, BodyIterable, Chunk, Environ, GatewayApp, Headers, StartResponse } from '../lib/gateway.js'
-import { STATUS_TEXT, statusLine } from '../lib/headers.js'
+import type { Body, BodyIterable, Chunk, Environ, GatewayApp, Headers, StartResponse } from '../lib/gateway/spec.js'
+import { statusLine } from '../lib/gateway/headers.js'
+import { publicMessage, statusOf } from '../lib/gateway/errors.js'
 
 /** A serialized response payload: one chunk, a stream of chunks, or nothing. */
 export type Payload = Chunk | BodyIterable | null
@@ -135,24 +136,6 @@ export function responder(handler: ValueHandler, plugins: readonly ResponsePlugi
   }
 }
 
-/** An error's `.status` or `.statusCode` when it is 400–599, else 0. */
-export function statusOf(error: unknown): number {
-  if (error === null || typeof error !== 'object') return 0
-  const e = error as { status?: unknown; statusCode?: unknown }
-  const status = typeof e.status === 'number' ? e.status : e.statusCode
-  return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 ? status : 0
-}
-
-/**
- * What a client may read of an error answered with `status`: its own
- * message for a 4xx (unless its `expose` says no), the status text for a
- * 5xx, whose message could leak internals.
- */
-export function publicMessage(error: unknown, status: number): string {
-  const expose = error !== null && typeof error === 'object' ? (error as { expose?: unknown }).expose : undefined
-  const shown = status < 500 && expose !== false && error instanceof Error
-  return shown ? error.message : (STATUS_TEXT[status] ?? 'Error')
-}
 
 const EMPTY: Serialized = { type: null, payload: null }
 function none(): undefined {

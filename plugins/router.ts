@@ -10,7 +10,7 @@
  * `/a/b`: a parameter never holds a `/` (as with WSGI routers).
  */
 import FindMyWay from 'find-my-way'
-import type { Environ, GatewayApp, StartResponse, Body } from '../lib/gateway.js'
+import type { Environ, GatewayApp, StartResponse, Body } from '../lib/gateway/spec.js'
 
 /** Environ key: the matched route's parameters, `{ id: '42' }` (wildcard: `'*'`). Values are percent-decoded. */
 export const PARAMS_KEY = 'router.params'

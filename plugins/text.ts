@@ -4,7 +4,7 @@
  * `application/octet-stream`, and (async) iterables of chunks as a stream
  * of the same type. `text(handler)` makes a gateway app of a handler.
  */
-import type { BodyIterable, GatewayApp } from '../lib/gateway.js'
+import type { BodyIterable, GatewayApp } from '../lib/gateway/spec.js'
 import { responder, type ResponsePlugin, type ValueHandler } from './response.js'
 
 export const TEXT_TYPE = 'text/plain; charset=utf-8'

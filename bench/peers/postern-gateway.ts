@@ -4,7 +4,7 @@
  * socket ceiling is the server's own cost.
  */
 import { createServer } from '../../lib/server/index.js'
-import type { AppResult, Environ, GatewayApp, Headers, StartResponse } from '../../lib/gateway.js'
+import type { AppResult, Environ, GatewayApp, Headers, StartResponse } from '../../lib/gateway/spec.js'
 import { JSON_BODY, TEXT_BODY, streamChunks, userReply, type Route } from '../scenarios.js'
 import type { Serve } from '../peer.js'
 import { validateEcho } from './schema.js'

@@ -4,7 +4,7 @@
  * serialized by fast-json-stringify). Served two ways: on postern's server
  * (postern-app.ts) and on node:http through the adapter (postern-node.ts).
  */
-import { postern, type App } from '../../lib/app.js'
+import { postern, type App } from '../../lib/framework/app.js'
 import { ECHO_SCHEMA, HELLO_SCHEMA, JSON_BODY, TEXT_BODY, USER_SCHEMA, streamChunks, userReply, type Route } from '../scenarios.js'
 
 export async function frameworkApp(route: Route): Promise<App> {

@@ -5,9 +5,9 @@
  * stream becomes the gateway body, and closing that body cancels the stream
  * and aborts `request.signal`, so the handler learns the client went away.
  */
-import type { Body, Environ, GatewayApp, Headers as GatewayHeaders } from '../gateway.js'
-import { STATUS_TEXT, isHopByHop } from '../headers.js'
-import { environTarget } from '../target.js'
+import type { Body, Environ, GatewayApp, Headers as GatewayHeaders } from '../gateway/spec.js'
+import { STATUS_TEXT, isHopByHop } from '../gateway/headers.js'
+import { environTarget } from '../gateway/target.js'
 
 /** What a Fetch handler looks like (Hono's `app.fetch`, an itty router, a plain function). */
 export type FetchApp = (request: Request) => Response | Promise<Response>

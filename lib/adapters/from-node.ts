@@ -14,9 +14,9 @@
 import { EventEmitter } from 'node:events'
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
-import type { Body, Environ, GatewayApp, GatewayInput, Headers, StartResponse } from '../gateway.js'
-import { checkHeader, isHopByHop, parseStatus } from '../headers.js'
-import { environTarget } from '../target.js'
+import type { Body, Environ, GatewayApp, GatewayInput, Headers, StartResponse } from '../gateway/spec.js'
+import { checkHeader, isHopByHop, parseStatus } from '../gateway/headers.js'
+import { environTarget } from '../gateway/target.js'
 
 /** A Node request listener, as Express and `http.createServer` take them. */
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown

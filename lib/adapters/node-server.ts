@@ -9,8 +9,8 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
-import type { GatewayApp } from '../gateway.js'
-import { DEFAULTS } from '../server/options.js'
+import type { GatewayApp } from '../gateway/spec.js'
+import { DEFAULT_DRAIN_TIMEOUT } from '../gateway/limits.js'
 import { toNodeListener, type NodeAdapterOptions } from './to-node.js'
 
 export interface NodeServeOptions extends NodeAdapterOptions {
@@ -42,7 +42,7 @@ export interface NodeServed {
 
 /** Serves `app` on node:http (or node:https with `tls`) until `close()`. */
 export async function serveNode(app: GatewayApp, options: NodeServeOptions = {}): Promise<NodeServed> {
-  const drainTimeout = options.drainTimeout ?? DEFAULTS.drainTimeout
+  const drainTimeout = options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT
   if (!Number.isSafeInteger(drainTimeout) || drainTimeout <= 0) throw new TypeError(`serveNode: drainTimeout must be a positive integer, got ${String(drainTimeout)}`)
   const listener = toNodeListener(app, options)
   // Responses not yet finished: what a deadline would cut.

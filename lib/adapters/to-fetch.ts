@@ -5,11 +5,11 @@
  * becomes a pull-driven `ReadableStream`, so a slow client slows the app.
  * No Node built-ins are used, so the module runs on any of those runtimes.
  */
-import { GATEWAY_VERSION, type Environ, type ErrorStream, type GatewayApp } from '../gateway.js'
-import { environKey } from '../headers.js'
-import { callApp, concat, drain, errorResponse, hasNoBody, plainResponse, reportError, type ErrorResponse, type Started } from './call.js'
-import { DEFAULT_BODY_LIMIT, StreamInput } from './input.js'
-import { decodePath } from '../target.js'
+import { GATEWAY_VERSION, type Environ, type ErrorStream, type GatewayApp } from '../gateway/spec.js'
+import { environKey } from '../gateway/headers.js'
+import { callApp, concat, drain, errorResponse, hasNoBody, plainResponse, reportError, type ErrorResponse, type Started } from '../gateway/runner.js'
+import { DEFAULT_BODY_LIMIT, StreamInput } from '../gateway/stream-input.js'
+import { decodePath } from '../gateway/target.js'
 
 export interface FetchAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: `console.error`. */

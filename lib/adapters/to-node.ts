@@ -9,12 +9,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants as h2constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
-import { GATEWAY_VERSION, type Environ, type ErrorStream, type GatewayApp } from '../gateway.js'
-import { environKey } from '../headers.js'
-import { stderrStream } from '../server/options.js'
-import { callApp, concat, drain, errorResponse, hasNoBody, plainResponse, reportError, type ErrorResponse, type Started } from './call.js'
-import { DEFAULT_BODY_LIMIT, StreamInput } from './input.js'
-import { decodePath, splitTarget } from '../target.js'
+import { GATEWAY_VERSION, type Environ, type ErrorStream, type GatewayApp } from '../gateway/spec.js'
+import { environKey } from '../gateway/headers.js'
+import { stderrStream } from '../gateway/errors.js'
+import { callApp, concat, drain, errorResponse, hasNoBody, plainResponse, reportError, type ErrorResponse, type Started } from '../gateway/runner.js'
+import { DEFAULT_BODY_LIMIT, StreamInput } from '../gateway/stream-input.js'
+import { decodePath, splitTarget } from '../gateway/target.js'
 
 export interface NodeAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: standard error. */

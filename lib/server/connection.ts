@@ -9,13 +9,13 @@
  * an app leaves too much of its body unread, or while the pipeline is full.
  */
 import type { Socket } from 'node:net'
-import type { GatewayApp } from '../gateway.js'
-import { GatewayError } from '../gateway.js'
+import type { GatewayApp } from '../gateway/spec.js'
+import { GatewayError } from '../gateway/spec.js'
 import type { ConnectionInfo } from './environ.js'
 import { buildEnviron } from './environ.js'
 import type { ExchangeOwner } from './exchange.js'
 import { Exchange } from './exchange.js'
-import { EMPTY_INPUT, HIGH_WATER, RequestInput } from './input.js'
+import { EMPTY_INPUT, HIGH_WATER, RequestInput } from './body-input.js'
 import type { ResolvedOptions } from './options.js'
 import type { ParserHandler, RequestHead } from './parser.js'
 import { ParseError, RequestParser } from './parser.js'

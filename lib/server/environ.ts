@@ -4,10 +4,10 @@
  * `HTTP_*` keys follow. Header names are converted once and cached, so a
  * request with the usual headers makes no new key strings.
  */
-import type { Environ, ErrorStream, GatewayInput } from '../gateway.js'
-import { GATEWAY_VERSION } from '../gateway.js'
-import { environKey } from '../headers.js'
-import { decodePath } from '../target.js'
+import type { Environ, ErrorStream, GatewayInput } from '../gateway/spec.js'
+import { GATEWAY_VERSION } from '../gateway/spec.js'
+import { environKey } from '../gateway/headers.js'
+import { decodePath } from '../gateway/target.js'
 import { ParseError } from './parse-error.js'
 import type { RequestHead } from './parser.js'
 

@@ -8,10 +8,11 @@
  * synchronously gets `Content-Length` framing and its head and body written
  * as one string, with no promise made along the way.
  */
-import type { Body, Chunk, Environ, GatewayApp, StartResponse, Write } from '../gateway.js'
-import { GatewayError, describeError, errorAnswer } from '../gateway.js'
-import { isAsciiValue, parseStatus } from '../headers.js'
-import type { InputOwner, RequestInput } from './input.js'
+import type { Body, Chunk, Environ, GatewayApp, StartResponse, Write } from '../gateway/spec.js'
+import { GatewayError } from '../gateway/spec.js'
+import { describeError, errorAnswer } from '../gateway/errors.js'
+import { isAsciiValue, parseStatus } from '../gateway/headers.js'
+import type { InputOwner, RequestInput } from './body-input.js'
 import type { RequestHead } from './parser.js'
 import type { CheckedHeaders } from './response-head.js'
 import { checkAndRenderHeaders, renderHead, simpleResponse } from './response-head.js'

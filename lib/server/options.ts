@@ -4,7 +4,9 @@
  * bound has a safe value and each can be changed.
  */
 import type { SecureContextOptions, TlsOptions } from 'node:tls'
-import type { ErrorStream } from '../gateway.js'
+import type { ErrorStream } from '../gateway/spec.js'
+import { DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT } from '../gateway/limits.js'
+import { stderrStream } from '../gateway/errors.js'
 
 export interface ServerOptions {
   /** Serve HTTPS with `node:tls`: give at least `key` and `cert`. */
@@ -52,7 +54,7 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'tls' | 'errors'>> = {
   maxHeaderSize: 16 * 1024,
   maxHeaderCount: 100,
   maxTargetLength: 8 * 1024,
-  maxBodySize: 1024 * 1024,
+  maxBodySize: DEFAULT_BODY_LIMIT,
   maxChunkExtensionSize: 4 * 1024,
   maxChunkCount: 16 * 1024,
   maxPipelineDepth: 64,
@@ -62,18 +64,11 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'tls' | 'errors'>> = {
   keepAliveTimeout: 5_000,
   sendTimeout: 30_000,
   handshakeTimeout: 10_000,
-  drainTimeout: 20_000,
+  drainTimeout: DEFAULT_DRAIN_TIMEOUT,
   serverHeader: 'postern',
   multiprocess: false,
 }
 
-/** The default error stream: standard error. */
-export const stderrStream: ErrorStream = {
-  write(message: string) {
-    process.stderr.write(message.endsWith('\n') ? message : message + '\n')
-  },
-  flush() {},
-}
 
 /** Fills in defaults and checks that every number is a usable bound. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {

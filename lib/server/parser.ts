@@ -16,7 +16,7 @@
  * The parser never throws out of {@link RequestParser.execute}: every fault,
  * expected or not, reaches the handler's `onError` exactly once.
  */
-import { TOKEN } from '../headers.js'
+import { TOKEN } from '../gateway/headers.js'
 import { ParseError } from './parse-error.js'
 
 export { ParseError }

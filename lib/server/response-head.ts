@@ -4,7 +4,7 @@
  * socket as one string in one write; a head with obs-text values is encoded
  * as Latin-1 on its own.
  */
-import { STATUS_TEXT, checkHeader, isAsciiValue } from '../headers.js'
+import { STATUS_TEXT, checkHeader, isAsciiValue } from '../gateway/headers.js'
 import { dateLine } from './date.js'
 
 /** What a header name means to the server, decided once per name length. */

@@ -7,7 +7,7 @@
 import net from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import tls from 'node:tls'
-import type { GatewayApp } from '../gateway.js'
+import type { GatewayApp } from '../gateway/spec.js'
 import { Connection } from './connection.js'
 import type { ConnectionHost } from './connection.js'
 import type { ConnectionInfo } from './environ.js'

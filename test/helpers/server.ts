@@ -6,9 +6,9 @@
  */
 import { createServer } from '../../lib/server/index.js'
 import type { ServerOptions } from '../../lib/server/options.js'
-import type { Environ, GatewayApp, ErrorStream } from '../../lib/gateway.js'
+import type { Environ, GatewayApp, ErrorStream } from '../../lib/gateway/spec.js'
 import { RawClient, exchange, type ExchangeOptions, type ReadResult, type ClientOptions, type RawResponse } from './raw.js'
-import { validate } from '../../lib/validate.js'
+import { validate } from '../../lib/gateway/validate.js'
 
 /** The part of a tap test these helpers use. */
 export interface Teardown {

@@ -1,0 +1,321 @@
+/**
+ * `postern module:export [options]`: loads an app from a `.js` or `.ts`
+ * module and serves it, like `gunicorn module:app`. The export may be a
+ * gateway app, a Fetch handler (a Hono app) or a `node:http` listener (an
+ * Express app); the kind is recognised or given with `--interface`. With
+ * `--workers N` the process becomes a supervisor (lib/supervisor.ts) and
+ * each worker runs this same command.
+ */
+import cluster from 'node:cluster'
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import type { GatewayApp, Middleware } from '../gateway/spec.js'
+import { Graceful } from './graceful.js'
+import type { ServerOptions } from '../server/options.js'
+import { DEFAULTS } from '../server/options.js'
+import { createServer } from '../server/server.js'
+import { UsageError, loadApp } from './load-app.js'
+import type { AppInterface } from './load-app.js'
+import { EXIT, isSupervisedWorker, reportBootErrorAndExit, reportReady } from './supervisor-ipc.js'
+import { MAX_BOOT_FAILURES, supervise } from './supervisor.js'
+import { health } from '../../plugins/health.js'
+import { trustProxy } from '../../plugins/proxy.js'
+
+const HELP = `Usage: postern <module>[:<export>] [options]
+
+Serves a gateway app (or a Fetch handler, or a node:http listener) exported
+by a .js or .ts module. The export defaults to "default", then "app".
+
+  postern examples/hello.ts:app --port 8888
+
+Options:
+  -H, --host <address>          address to listen on (default 127.0.0.1)
+  -p, --port <port>             port to listen on (default $PORT or 8888)
+  -w, --workers <n>             run a supervisor and n worker processes sharing the port
+                                (default: none, one process serves)
+      --server <postern|node>   postern's own server (default), or the reference server on node:http
+      --interface <kind>        gateway | fetch | node (default: recognised from the export)
+      --tls-key <file>          serve HTTPS with this PEM key ...
+      --tls-cert <file>         ... and this PEM certificate
+      --trust-proxy <list>      believe X-Forwarded-* only from these peers: addresses,
+                                CIDRs or loopback, private, linklocal, comma-separated (default: none)
+      --proxy-headers <family>  x-forwarded (default) or forwarded (RFC 7239): what the proxy sets
+      --health <path>           answer GET <path> with 200 ok, 503 while draining (default: off)
+
+Limits (postern's server; with --server node only --drain-timeout applies):
+      --max-body-size <bytes>   largest request body (default ${DEFAULTS.maxBodySize})
+      --max-chunk-count <n>     most chunks in one chunked body (default ${DEFAULTS.maxChunkCount})
+      --max-header-size <bytes> largest request head (default ${DEFAULTS.maxHeaderSize})
+      --max-header-count <n>    most header fields (default ${DEFAULTS.maxHeaderCount})
+      --max-connections <n>     open connections; past it a fast 503 (default ${DEFAULTS.maxConnections})
+      --headers-timeout <ms>    time to receive a request head (default ${DEFAULTS.headersTimeout})
+      --request-timeout <ms>    time to receive a whole request (default ${DEFAULTS.requestTimeout})
+      --keep-alive-timeout <ms> idle time before closing a connection (default ${DEFAULTS.keepAliveTimeout})
+      --send-timeout <ms>       time a client may leave a response unread (default ${DEFAULTS.sendTimeout})
+      --handshake-timeout <ms>  time to finish a TLS handshake (default ${DEFAULTS.handshakeTimeout})
+      --drain-timeout <ms>      on SIGTERM, time in-flight requests get before they are cut
+                                (default ${DEFAULTS.drainTimeout})
+
+  -h, --help                    show this help
+  -v, --version                 show the version
+
+Signals:
+  SIGTERM, SIGINT   drain: stop accepting, let requests finish within --drain-timeout
+  SIGINT twice      stop at once
+  SIGHUP            with --workers: reload, replacing workers one at a time (new code,
+                    no failed requests); without: ignored
+  With --workers, a worker that dies is replaced (with a back-off when it dies early).
+
+Exit codes:
+  ${EXIT.ok}  stopped cleanly
+  ${EXIT.cut}  requests were cut at the drain deadline, or the stop was forced
+  ${EXIT.usage}  a mistake in the call (option, module, export, port)
+  ${EXIT.bootFailed}  workers failed to boot ${MAX_BOOT_FAILURES} times in a row
+`
+
+interface CliOptions {
+  target: string
+  host: string
+  port: number
+  /** Undefined: one process serves, unsupervised. */
+  workers: number | undefined
+  server: 'postern' | 'node'
+  iface: AppInterface | undefined
+  serverOptions: ServerOptions
+  drainTimeout: number
+  trustProxy: string[] | undefined
+  proxyHeaders: 'x-forwarded' | 'forwarded'
+  health: string | undefined
+}
+
+function parse(argv: string[]): CliOptions | 'help' | 'version' {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        host: { type: 'string', short: 'H' },
+        port: { type: 'string', short: 'p' },
+        workers: { type: 'string', short: 'w' },
+        server: { type: 'string' },
+        interface: { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'trust-proxy': { type: 'string' },
+        'proxy-headers': { type: 'string' },
+        health: { type: 'string' },
+        'max-body-size': { type: 'string' },
+        'max-chunk-count': { type: 'string' },
+        'max-header-size': { type: 'string' },
+        'max-header-count': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'headers-timeout': { type: 'string' },
+        'request-timeout': { type: 'string' },
+        'keep-alive-timeout': { type: 'string' },
+        'send-timeout': { type: 'string' },
+        'handshake-timeout': { type: 'string' },
+        'drain-timeout': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    })
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\nRun "postern --help" for the options.`)
+  }
+  const { values, positionals } = parsed
+  if (values.help === true) return 'help'
+  if (values.version === true) return 'version'
+  if (positionals.length !== 1) throw new UsageError('expected one app, as <module>[:<export>], e.g. "postern examples/hello.ts:app"\nRun "postern --help" for the options.')
+  const int = (name: string, value: string | undefined, fallback: number | undefined, min = 1): number | undefined => {
+    if (value === undefined) return fallback
+    const n = Number(value)
+    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}, got ${JSON.stringify(value)}`)
+    return n
+  }
+  const server = values.server ?? 'postern'
+  if (server !== 'postern' && server !== 'node') throw new UsageError(`--server must be "postern" or "node", got ${JSON.stringify(server)}`)
+  const iface = values.interface
+  if (iface !== undefined && iface !== 'gateway' && iface !== 'fetch' && iface !== 'node') {
+    throw new UsageError(`--interface must be "gateway", "fetch" or "node", got ${JSON.stringify(iface)}`)
+  }
+  const serverOptions: ServerOptions = {
+    maxBodySize: int('max-body-size', values['max-body-size'], undefined),
+    maxChunkCount: int('max-chunk-count', values['max-chunk-count'], undefined),
+    maxHeaderSize: int('max-header-size', values['max-header-size'], undefined),
+    maxHeaderCount: int('max-header-count', values['max-header-count'], undefined),
+    maxConnections: int('max-connections', values['max-connections'], undefined),
+    headersTimeout: int('headers-timeout', values['headers-timeout'], undefined),
+    requestTimeout: int('request-timeout', values['request-timeout'], undefined),
+    keepAliveTimeout: int('keep-alive-timeout', values['keep-alive-timeout'], undefined),
+    sendTimeout: int('send-timeout', values['send-timeout'], undefined),
+    handshakeTimeout: int('handshake-timeout', values['handshake-timeout'], undefined),
+    drainTimeout: int('drain-timeout', values['drain-timeout'], undefined),
+  }
+  const key = values['tls-key']
+  const cert = values['tls-cert']
+  if ((key === undefined) !== (cert === undefined)) throw new UsageError('--tls-key and --tls-cert go together')
+  if (key !== undefined && cert !== undefined) serverOptions.tls = { key: readFile(key, 'tls-key'), cert: readFile(cert, 'tls-cert') }
+  const trust = values['trust-proxy']
+  const proxyHeaders = values['proxy-headers'] ?? 'x-forwarded'
+  if (proxyHeaders !== 'x-forwarded' && proxyHeaders !== 'forwarded') throw new UsageError(`--proxy-headers must be "x-forwarded" or "forwarded", got ${JSON.stringify(proxyHeaders)}`)
+  if (values['proxy-headers'] !== undefined && trust === undefined) throw new UsageError('--proxy-headers goes with --trust-proxy')
+  return {
+    target: positionals[0]!,
+    host: values.host ?? '127.0.0.1',
+    port: int('port', values.port ?? process.env['PORT'], 8888, 0)!,
+    workers: int('workers', values.workers, undefined),
+    server,
+    iface,
+    serverOptions,
+    drainTimeout: serverOptions.drainTimeout ?? DEFAULTS.drainTimeout,
+    trustProxy: trust === undefined ? undefined : trust.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''),
+    proxyHeaders,
+    health: values.health,
+  }
+}
+
+/**
+ * The middleware the options ask for, outermost first: the health check
+ * answers before anything else runs, then proxy headers are believed (or
+ * not), then the app. Built in every process, so a bad value is a usage
+ * error before any worker is forked.
+ */
+function middleware(options: CliOptions, draining: () => boolean): Middleware {
+  const layers: Middleware[] = []
+  if (options.health !== undefined) {
+    try {
+      layers.push(health({ path: options.health, draining }))
+    } catch (error) {
+      throw new UsageError(`--health: ${(error as Error).message}`)
+    }
+  }
+  if (options.trustProxy !== undefined) {
+    try {
+      layers.push(trustProxy({ trust: options.trustProxy, headers: options.proxyHeaders }))
+    } catch (error) {
+      throw new UsageError(`--trust-proxy: ${(error as Error).message}`)
+    }
+  }
+  return (app) => layers.reduceRight((inner, layer) => layer(inner), app)
+}
+
+function readFile(path: string, option: string): Buffer {
+  if (!existsSync(path)) throw new UsageError(`--${option}: no such file: ${path}`)
+  return readFileSync(path)
+}
+
+/** Splits `path/to/mod.ts:export` (a Windows drive letter's colon is not a separator). */
+export function splitTarget(target: string): { file: string; exportName: string | undefined } {
+  const colon = target.lastIndexOf(':')
+  if (colon > 1 || (colon === 1 && !/^[A-Za-z]:[\\/]/.test(target))) {
+    return { file: target.slice(0, colon), exportName: target.slice(colon + 1) || undefined }
+  }
+  return { file: target, exportName: undefined }
+}
+
+/** The app's own code threw while it was imported: a crash, not a typo, so a supervisor retries it. */
+class ImportFailure extends UsageError {}
+
+async function importModule(file: string): Promise<Record<string, unknown>> {
+  const path = resolve(file)
+  if (!existsSync(path)) throw new UsageError(`cannot find module ${JSON.stringify(file)} (looked for ${path})`)
+  if (/\.[cm]?tsx?$/.test(path)) {
+    // Load TypeScript apps through tsx, a small well-kept loader.
+    const { register } = await import('tsx/esm/api')
+    register()
+  }
+  try {
+    return (await import(pathToFileURL(path).href)) as Record<string, unknown>
+  } catch (error) {
+    throw new ImportFailure(`failed to load ${file}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  }
+}
+
+/** Listens, hands the server to `graceful`, and announces it (to the terminal, or to the supervisor). */
+async function serve(options: CliOptions, app: GatewayApp, graceful: Graceful, supervised: boolean): Promise<void> {
+  const scheme = options.serverOptions.tls !== undefined ? 'https' : 'http'
+  const port = options.port
+  let bound: number
+  try {
+    if (options.server === 'node') {
+      const { serveNode } = await import('../adapters/node-server.js')
+      const served = await serveNode(app, { host: options.host, port, tls: options.serverOptions.tls, multiprocess: supervised, drainTimeout: options.drainTimeout })
+      graceful.serving(() => served.close())
+      bound = served.port
+    } else {
+      const server = createServer(app, { ...options.serverOptions, multiprocess: supervised })
+      const address = await server.listen({ host: options.host, port })
+      graceful.serving(() => server.close())
+      bound = address.port
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE') throw new UsageError(`port ${port} on ${options.host} is already in use: stop the other server or pick another --port`)
+    if (code === 'EACCES') throw new UsageError(`no permission to listen on port ${port} on ${options.host}: use a port above 1023`)
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new UsageError(`cannot listen on ${options.host}: no such local address`)
+    throw error
+  }
+  const url = `${scheme}://${formatHost(options.host)}:${bound}`
+  if (supervised) reportReady(url)
+  else process.stdout.write(`postern (${options.server} server) serving ${options.target} on ${url}\n`)
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}
+
+/** The command line's entry point. Throws {@link UsageError} for a mistake in the call. */
+export async function main(argv: string[]): Promise<void> {
+  const options = parse(argv)
+  if (options === 'help') {
+    process.stdout.write(HELP)
+    return
+  }
+  if (options === 'version') {
+    const { createRequire } = await import('node:module')
+    const pkg = createRequire(import.meta.url)('../package.json') as { version: string }
+    process.stdout.write(`postern ${pkg.version}\n`)
+    return
+  }
+  const supervised = isSupervisedWorker()
+  const graceful = new Graceful({
+    name: supervised ? `postern: worker ${process.pid}` : 'postern',
+    quiet: supervised,
+    drainTimeout: options.drainTimeout,
+    hangup: supervised ? null : 'ignored: reloading needs --workers (a lone process cannot replace itself)',
+  })
+  const wrap = middleware(options, () => graceful.draining)
+  if (options.workers !== undefined && cluster.isPrimary) {
+    const code = await supervise({
+      workers: options.workers,
+      drainTimeout: options.drainTimeout,
+      servingLine: (url, workers) => `postern (${options.server} server, ${workers} worker${workers === 1 ? '' : 's'}) serving ${options.target} on ${url}`,
+    })
+    process.exit(code)
+  }
+  graceful.install()
+  try {
+    const { file, exportName } = splitTarget(options.target)
+    const mod = await importModule(file)
+    const app = await loadApp(mod, file, exportName, options.iface)
+    await serve(options, wrap(app), graceful, supervised)
+  } catch (error) {
+    if (!supervised) throw error
+    // The supervisor reports it once, and decides whether a retry can help.
+    const usage = error instanceof UsageError && !(error instanceof ImportFailure)
+    const message = error instanceof UsageError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)
+    reportBootErrorAndExit(message, usage, usage ? EXIT.usage : EXIT.bootFailed)
+  }
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href
+if (isMain || process.env['POSTERN_CLI'] === '1') {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    if (error instanceof UsageError) process.stderr.write(`postern: ${error.message}\n`)
+    else process.stderr.write(`postern: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
+    process.exit(EXIT.usage)
+  })
+}

@@ -1,0 +1,164 @@
+/**
+ * The app-side rules of the gateway interface as code: each function checks
+ * one rule of lib/gateway/spec.ts and throws a {@link GatewayViolation} that
+ * names it. The runner (what every server uses to call an app) and
+ * `validate()` call these same functions, so a rule is written once and
+ * worded the same everywhere.
+ */
+import { HOP_BY_HOP, checkHeader, isAsciiValue, parseStatus } from './headers.js'
+
+/** The id of a rule, as written in lib/gateway/spec.ts (`[status-form]`). */
+export type RuleId =
+  // the app's side
+  | 'status-form'
+  | 'header-form'
+  | 'hop-by-hop'
+  | 'start-response-order'
+  | 'app-result'
+  | 'chunk-type'
+  | 'content-length'
+  | 'environ-changed'
+  | 'input-read'
+  | 'errors-write'
+  // the server's side
+  | 'environ-type'
+  | 'environ-key'
+  | 'fresh-call'
+  | 'input'
+  | 'input-limit'
+  | 'errors'
+  | 'start-response'
+  | 'close-called'
+
+/**
+ * A broken rule of the gateway interface; `rule` says which one. A
+ * `TypeError`, as the wrong kind of value was passed; the message starts
+ * with the rule id in brackets: `[status-form] invalid status "200"`.
+ */
+export class GatewayViolation extends TypeError {
+  readonly rule: RuleId
+  constructor(rule: RuleId, message: string) {
+    super(`[${rule}] ${message}`)
+    this.name = 'GatewayViolation'
+    this.rule = rule
+  }
+}
+
+/** Checks a status [status-form]; returns its numeric code. */
+export function checkStatus(status: unknown): number {
+  const code = parseStatus(status)
+  if (code < 0) {
+    throw new GatewayViolation('status-form', `invalid status ${describeValue(status)}: expected three digits 200-599, a space and a reason, like '200 OK'`)
+  }
+  return code
+}
+
+/** What the response headers say, once checked. */
+export interface HeaderFacts {
+  /** The app's Content-Length, or -1 when it set none. */
+  declaredLength: number
+  hasDate: boolean
+  hasServer: boolean
+  /** Whether every value is ASCII (else some hold obs-text, sent as Latin-1). */
+  ascii: boolean
+}
+
+/**
+ * Checks response headers [header-form] [hop-by-hop]: an array of
+ * `[name, value]` string pairs, names RFC 9110 tokens, values free of
+ * CR/LF/NUL and other controls, no hop-by-hop field, Content-Length digits
+ * given once (repeats must agree). Names are classified by length first, so
+ * the usual headers cost no lower-casing.
+ */
+export function checkHeaders(headers: unknown): HeaderFacts {
+  if (!Array.isArray(headers)) throw new GatewayViolation('header-form', 'headers must be an array of [name, value] pairs')
+  let declaredLength = -1
+  let hasDate = false
+  let hasServer = false
+  let ascii = true
+  for (let i = 0; i < headers.length; i++) {
+    const pair: unknown = headers[i]
+    if (!Array.isArray(pair) || pair.length !== 2) throw new GatewayViolation('header-form', `header ${i} must be a [name, value] pair`)
+    const name: unknown = pair[0]
+    const value: unknown = pair[1]
+    const problem = checkHeader(name, value)
+    if (problem !== null) throw new GatewayViolation('header-form', problem)
+    const n = name as string
+    const v = value as string
+    switch (headerKind(n)) {
+      case H_HOP_BY_HOP:
+        throw new GatewayViolation('hop-by-hop', `header ${JSON.stringify(n)} is hop-by-hop: framing and connection headers are the server's`)
+      case H_CONTENT_LENGTH: {
+        if (!/^[0-9]{1,15}$/.test(v)) throw new GatewayViolation('header-form', `Content-Length must be digits, got ${JSON.stringify(v)}`)
+        const length = Number(v)
+        if (declaredLength !== -1 && declaredLength !== length) throw new GatewayViolation('header-form', 'differing Content-Length headers')
+        declaredLength = length
+        break
+      }
+      case H_DATE:
+        hasDate = true
+        break
+      case H_SERVER:
+        hasServer = true
+        break
+    }
+    if (ascii && !isAsciiValue(v)) ascii = false
+  }
+  return { declaredLength, hasDate, hasServer, ascii }
+}
+
+const H_PLAIN = 0
+const H_CONTENT_LENGTH = 1
+const H_HOP_BY_HOP = 2
+const H_DATE = 3
+const H_SERVER = 4
+
+/** What a header name means to a server, decided by its length before any lower-casing. */
+function headerKind(name: string): number {
+  switch (name.length) {
+    case 2:
+    case 7:
+    case 10:
+    case 16:
+    case 17:
+      return HOP_BY_HOP.has(name.toLowerCase()) ? H_HOP_BY_HOP : H_PLAIN
+    case 4:
+      return name.toLowerCase() === 'date' ? H_DATE : H_PLAIN
+    case 6:
+      return name.toLowerCase() === 'server' ? H_SERVER : H_PLAIN
+    case 14:
+      return name.toLowerCase() === 'content-length' ? H_CONTENT_LENGTH : H_PLAIN
+    default:
+      return H_PLAIN
+  }
+}
+
+/** The UTF-8 length of a body chunk [chunk-type]: a `Uint8Array` or a string, nothing else. */
+export function chunkLength(chunk: unknown): number {
+  if (typeof chunk === 'string') return chunk.length === 0 ? 0 : Buffer.byteLength(chunk)
+  if (chunk instanceof Uint8Array) return chunk.byteLength
+  throw new GatewayViolation('chunk-type', `body chunks must be Uint8Array or string, got ${describeValue(chunk)}`)
+}
+
+/**
+ * Whether a response carries no body (RFC 9110 §6.4.1, §9.3.2): a `HEAD`
+ * request, or a 204 or 304 status. The app's body is still iterated and
+ * closed; its chunks are dropped.
+ */
+export function hasNoBody(method: string, code: number): boolean {
+  return code === 204 || code === 304 || method === 'HEAD'
+}
+
+/** A short description of a value for a violation message. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'object') {
+    try {
+      return (value as object).constructor?.name ?? 'object'
+    } catch {
+      return 'object'
+    }
+  }
+  return typeof value
+}
