@@ -3,7 +3,7 @@
  * Serve it with `postern examples/framework-hello.ts:app`, or run this file
  * directly (`npx tsx examples/framework-hello.ts`) to listen on :8888.
  */
-import { postern } from '../lib/app.js'
+import { postern } from '../lib/framework/app.js'
 
 export const app = postern()
 

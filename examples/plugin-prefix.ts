@@ -3,7 +3,7 @@
  * its own scope. `GET /api/users/1` needs `x-api-key: secret`; `GET /` does
  * not. Serve it with `postern examples/plugin-prefix.ts:app`.
  */
-import { postern, type App } from '../lib/app.js'
+import { postern, type App } from '../lib/framework/app.js'
 
 interface UsersOptions {
   users: Record<string, { name: string }>

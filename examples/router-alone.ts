@@ -3,7 +3,7 @@
  * with no framework: each part is a gateway app or middleware.
  * Serve it with `postern examples/router-alone.ts:app`.
  */
-import type { Middleware } from '../lib/gateway.js'
+import type { Middleware } from '../lib/gateway/spec.js'
 import { createRouter, PARAMS_KEY, type Params } from '../plugins/router.js'
 import { chain } from '../plugins/chain.js'
 import { json } from '../plugins/json.js'

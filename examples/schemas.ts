@@ -4,8 +4,8 @@
  * fast-json-stringify function compiled once per status.
  * Serve it with `postern examples/schemas.ts:app`.
  */
-import { postern } from '../lib/app.js'
-import type { FromSchema } from '../lib/schema-type.js'
+import { postern } from '../lib/framework/app.js'
+import type { FromSchema } from '../lib/framework/schema-type.js'
 
 const item = {
   type: 'object',
