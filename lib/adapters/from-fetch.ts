@@ -6,8 +6,9 @@
  * and aborts `request.signal`, so the handler learns the client went away.
  */
 import type { Body, Environ, GatewayApp, Headers as GatewayHeaders } from '../gateway/spec.js'
-import { STATUS_TEXT, isHopByHop } from '../gateway/headers.js'
+import { isHopByHop, statusLine } from '../gateway/headers.js'
 import { environTarget } from '../gateway/target.js'
+import { environHeaders } from './from-environ-headers.js'
 
 /** What a Fetch handler looks like (Hono's `app.fetch`, an itty router, a plain function). */
 export type FetchApp = (request: Request) => Response | Promise<Response>
@@ -22,7 +23,7 @@ export function fromFetch(app: FetchApp | { fetch: FetchApp }): GatewayApp {
       request = toRequest(environ, aborter.signal)
     } catch {
       // An unusable Host or method: nothing a handler could answer.
-      startResponse('400 Bad Request', [['Content-Type', 'text/plain; charset=utf-8']])
+      startResponse(statusLine(400), [['Content-Type', 'text/plain; charset=utf-8']])
       return ['Bad Request']
     }
     const response = await handler(request)
@@ -32,7 +33,7 @@ export function fromFetch(app: FetchApp | { fetch: FetchApp }): GatewayApp {
     const headers: GatewayHeaders = []
     // Iteration keeps each Set-Cookie separate.
     for (const [name, value] of response.headers) if (!isHopByHop(name)) headers.push([name, value])
-    startResponse(`${response.status} ${response.statusText || (STATUS_TEXT[response.status] ?? '')}`, headers)
+    startResponse(response.statusText === '' ? statusLine(response.status) : `${response.status} ${response.statusText}`, headers)
     return responseBody(response.body, () => aborter.abort())
   }
 }
@@ -42,15 +43,7 @@ export function toRequest(environ: Environ, signal?: AbortSignal): Request {
   const scheme = environ['gateway.url_scheme']
   const url = `${scheme}://${hostOf(environ)}${environTarget(environ)}`
   const headers = new Headers()
-  if (environ.CONTENT_TYPE !== '') headers.set('content-type', environ.CONTENT_TYPE)
-  if (environ.CONTENT_LENGTH !== '') headers.set('content-length', environ.CONTENT_LENGTH)
-  for (const key in environ) {
-    if (!key.startsWith('HTTP_')) continue
-    const value = environ[key]
-    if (typeof value !== 'string') continue
-    const name = key.slice(5).toLowerCase().replace(/_/g, '-')
-    if (!isHopByHop(name)) headers.append(name, value)
-  }
+  for (const [name, value] of environHeaders(environ)) if (!isHopByHop(name)) headers.append(name, value)
   const method = environ.REQUEST_METHOD
   const input = environ['gateway.input']
   const init: RequestInit & { duplex?: 'half' } = { method, headers }

@@ -1,0 +1,369 @@
+/**
+ * The response a Node listener gets from `fromNode()`: ServerResponse's API
+ * over `startResponse` and a gateway body. Its head becomes the status and
+ * headers; what it writes queues until the server pulls it, so `write()`
+ * returns false (and `drain` follows) the way a socket's would.
+ */
+import { EventEmitter } from 'node:events'
+import { STATUS_CODES } from 'node:http'
+import type { Body, Headers, StartResponse } from '../gateway/spec.js'
+import { checkHeader, isHopByHop, parseStatus } from '../gateway/headers.js'
+import { hasNoBody } from '../gateway/rules.js'
+import { pinMethods, toError } from './from-node-emulation.js'
+import type { BridgeRequest } from './from-node-request.js'
+import type { BridgeSocket } from './from-node-socket.js'
+
+type HeaderValue = string | number | readonly string[]
+type Callback = (error?: Error | null) => void
+
+/**
+ * The response. Head: `statusCode`, `setHeader`…, fixed by `writeHead` (or
+ * the first `write`/`end`/`flushHeaders`, through `writeHead` so wrappers
+ * like on-headers see it). Body: chunks queue until the server pulls them.
+ */
+export class BridgeResponse extends EventEmitter {
+  statusCode = 200
+  statusMessage: string | undefined = undefined
+  req: BridgeRequest
+  socket: BridgeSocket
+  connection: BridgeSocket
+  sendDate = false
+  chunkedEncoding = false
+  shouldKeepAlive = true
+  useChunkedEncodingByDefault = true
+  strictContentLength = false
+  writableHighWaterMark = 16 * 1024
+  writableObjectMode = false
+  /** Resolves with the gateway body once the response started; rejects if it failed before. */
+  readonly body: Promise<Body>
+
+  #startResponse: StartResponse
+  #headers = new Map<string, [name: string, value: HeaderValue]>()
+  #headSent = false
+  #started = false
+  #startScheduled = false
+  #ended = false
+  #finished = false
+  #closed = false
+  #error: Error | null = null
+  #queue: Array<{ bytes: Uint8Array; callback: Callback | undefined }> = []
+  #queued = 0
+  #needDrain = false
+  #wake: (() => void) | null = null
+  #resolve!: (body: Body) => void
+  #reject!: (error: Error) => void
+
+  constructor(req: BridgeRequest, socket: BridgeSocket, startResponse: StartResponse) {
+    super()
+    pinMethods(this, BridgeResponse.prototype)
+    this.req = req
+    this.socket = this.connection = socket
+    this.#startResponse = startResponse
+    this.body = new Promise<Body>((resolve, reject) => {
+      this.#resolve = resolve
+      this.#reject = reject
+    })
+    socket.onDestroy = (error) => this.destroy(error)
+  }
+
+  // ---- head ----
+
+  get headersSent(): boolean {
+    return this.#headSent
+  }
+  /** Some middleware (compression, older Express helpers) test `_header`. */
+  get _header(): string | null {
+    return this.#headSent ? `HTTP/1.1 ${this.statusCode}` : null
+  }
+
+  setHeader(name: string, value: HeaderValue): this {
+    if (this.#headSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' })
+    checkValue(name, value)
+    this.#headers.set(name.toLowerCase(), [name, value])
+    return this
+  }
+  appendHeader(name: string, value: HeaderValue): this {
+    const previous = this.#headers.get(name.toLowerCase())
+    if (previous === undefined) return this.setHeader(name, value)
+    return this.setHeader(previous[0], [...toList(previous[1]), ...toList(value)])
+  }
+  setHeaders(headers: Map<string, HeaderValue> | globalThis.Headers): this {
+    for (const [name, value] of headers) this.setHeader(name, value)
+    return this
+  }
+  getHeader(name: string): HeaderValue | undefined {
+    return this.#headers.get(name.toLowerCase())?.[1]
+  }
+  getHeaders(): Record<string, HeaderValue> {
+    const out: Record<string, HeaderValue> = Object.create(null) as Record<string, HeaderValue>
+    for (const [key, [, value]] of this.#headers) out[key] = value
+    return out
+  }
+  getHeaderNames(): string[] {
+    return [...this.#headers.keys()]
+  }
+  getRawHeaderNames(): string[] {
+    return [...this.#headers.values()].map(([name]) => name)
+  }
+  hasHeader(name: string): boolean {
+    return this.#headers.has(name.toLowerCase())
+  }
+  removeHeader(name: string): void {
+    if (this.#headSent) throw Object.assign(new Error('Cannot remove headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' })
+    this.#headers.delete(name.toLowerCase())
+  }
+
+  writeHead(statusCode: number, reason?: string | Record<string, HeaderValue> | HeaderValue[], headers?: Record<string, HeaderValue> | HeaderValue[]): this {
+    if (this.#headSent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' })
+    if (typeof reason === 'string') this.statusMessage = reason
+    else headers ??= reason
+    this.statusCode = statusCode
+    if (Array.isArray(headers)) {
+      if (headers.length > 0 && Array.isArray(headers[0])) for (const [n, v] of headers as unknown as Array<[string, string]>) this.appendHeader(n, v)
+      else for (let i = 0; i + 1 < headers.length; i += 2) this.appendHeader(String(headers[i]), headers[i + 1]!)
+    } else if (headers !== undefined) {
+      for (const name of Object.keys(headers)) if (headers[name] !== undefined) this.setHeader(name, headers[name]!)
+    }
+    this.#headSent = true
+    return this
+  }
+  _implicitHeader(): void {
+    this.writeHead(this.statusCode)
+  }
+  flushHeaders(): void {
+    if (!this.#headSent) this._implicitHeader()
+    this.#start(null)
+  }
+  writeContinue(): void {}
+  writeProcessing(): void {}
+  writeEarlyHints(): void {}
+  /** Response trailers are not part of the gateway interface: dropped. */
+  addTrailers(): void {}
+  setTimeout(): this {
+    return this
+  }
+
+  // ---- body ----
+
+  get writableEnded(): boolean {
+    return this.#ended
+  }
+  get finished(): boolean {
+    return this.#ended
+  }
+  get writableFinished(): boolean {
+    return this.#finished
+  }
+  get writable(): boolean {
+    return !this.#ended && !this.#closed
+  }
+  get destroyed(): boolean {
+    return this.#closed
+  }
+  get writableLength(): number {
+    return this.#queued
+  }
+  get writableNeedDrain(): boolean {
+    return this.#needDrain
+  }
+  get writableCorked(): number {
+    return 0
+  }
+  cork(): void {}
+  uncork(): void {}
+
+  write(chunk: unknown, encoding?: BufferEncoding | Callback | null, callback?: Callback | null): boolean {
+    if (typeof encoding === 'function') {
+      callback = encoding
+      encoding = undefined
+    }
+    if (this.#ended) {
+      const error = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' })
+      if (typeof callback === 'function') process.nextTick(callback, error)
+      return false
+    }
+    const bytes = toBytes(chunk, encoding ?? undefined)
+    if (!this.#headSent) this._implicitHeader()
+    if (this.#closed) return false
+    this.#enqueue(bytes, callback ?? undefined)
+    this.#startSoon()
+    const ok = this.#queued < this.writableHighWaterMark
+    if (!ok) this.#needDrain = true
+    return ok
+  }
+
+  end(chunk?: unknown, encoding?: BufferEncoding | Callback | null, callback?: Callback | null): this {
+    if (typeof chunk === 'function') {
+      callback = chunk as Callback
+      chunk = undefined
+    } else if (typeof encoding === 'function') {
+      callback = encoding
+      encoding = undefined
+    }
+    if (typeof callback === 'function') {
+      if (this.#finished) process.nextTick(callback)
+      else this.once('finish', callback)
+    }
+    if (this.#ended) return this
+    const bytes = chunk === undefined || chunk === null ? null : toBytes(chunk, typeof encoding === 'string' ? encoding : undefined)
+    if (!this.#headSent) this._implicitHeader()
+    this.#ended = true
+    if (this.#closed) return this
+    if (!this.#started) {
+      // Everything was written in this tick: one body of known length.
+      const chunks = this.#queue.map((item) => item.bytes)
+      for (const item of this.#queue.splice(0)) if (item.callback !== undefined) process.nextTick(item.callback)
+      this.#queued = 0
+      if (bytes !== null && bytes.byteLength > 0) chunks.push(bytes)
+      this.#start(chunks)
+    } else {
+      if (bytes !== null) this.#enqueue(bytes, undefined)
+      this.#wakeUp()
+    }
+    return this
+  }
+
+  destroy(error?: Error): this {
+    if (this.#closed) return this
+    const failure = error ?? new Error('the response was destroyed before it was complete')
+    if (!this.#started) {
+      this.#started = true
+      this.#reject(failure)
+    } else if (!this.#finished) this.#error = failure
+    this.#close(false)
+    return this
+  }
+
+  /**
+   * Starts a streamed response after the current tick, so that writes
+   * followed by `end()` in the same tick (Fastify, `pipe` of a buffer) still
+   * make one body of known length.
+   */
+  #startSoon(): void {
+    if (this.#started || this.#startScheduled) return
+    this.#startScheduled = true
+    queueMicrotask(() => this.#start(null))
+  }
+
+  /** Fixes the gateway response: `chunks` is the whole body when it already ended, else null (streamed). */
+  #start(chunks: Uint8Array[] | null): void {
+    if (this.#started) return
+    this.#started = true
+    const code = this.statusCode
+    if (!Number.isInteger(code) || code < 200 || code > 599) {
+      this.#fail(new RangeError(`status ${code} cannot be sent through the gateway interface (200-599)`))
+      return
+    }
+    // Node's reason phrases, not the gateway's STATUS_TEXT: a Node app gets what Node would send (418 included).
+    let reason = this.statusMessage ?? STATUS_CODES[code] ?? ''
+    if (parseStatus(`${code} ${reason}`) < 0) reason = STATUS_CODES[code] ?? ''
+    const headers: Headers = []
+    for (const [name, value] of this.#headers.values()) {
+      if (isHopByHop(name)) continue // framing is the server's job
+      for (const item of toList(value)) headers.push([name, item])
+    }
+    if (chunks !== null && !this.#headers.has('content-length') && !hasNoBody(this.req.method, code)) {
+      // As Node does for `res.end(data)`: the length is known.
+      headers.push(['Content-Length', String(chunks.reduce((n, c) => n + c.byteLength, 0))])
+    }
+    try {
+      this.#startResponse(`${code} ${reason}`, headers)
+    } catch (error) {
+      this.#fail(toError(error))
+      return
+    }
+    if (chunks !== null) {
+      this.#resolve(Object.assign(chunks, { close: () => this.#close(true) }))
+      return
+    }
+    this.#resolve({
+      [Symbol.asyncIterator]: () => ({ next: () => this.#next() }),
+      close: () => this.#close(this.#finished),
+    })
+  }
+
+  #fail(error: Error): void {
+    this.#reject(error)
+    this.#close(false)
+  }
+
+  #enqueue(bytes: Uint8Array, callback: Callback | undefined): void {
+    if (bytes.byteLength === 0) {
+      if (callback !== undefined) process.nextTick(callback)
+      return
+    }
+    this.#queue.push({ bytes, callback })
+    this.#queued += bytes.byteLength
+    this.#wakeUp()
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake
+    this.#wake = null
+    wake?.()
+  }
+
+  /** The server pulls the next chunk. */
+  async #next(): Promise<IteratorResult<Uint8Array>> {
+    for (;;) {
+      if (this.#error !== null) throw this.#error
+      const item = this.#queue.shift()
+      if (item !== undefined) {
+        this.#queued -= item.bytes.byteLength
+        if (item.callback !== undefined) process.nextTick(item.callback)
+        if (this.#needDrain && this.#queued === 0) {
+          this.#needDrain = false
+          process.nextTick(() => this.emit('drain'))
+        }
+        return { done: false, value: item.bytes }
+      }
+      if (this.#ended) {
+        this.#finish()
+        return { done: true, value: undefined }
+      }
+      if (this.#closed) return { done: true, value: undefined }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve
+      })
+    }
+  }
+
+  #finish(): void {
+    if (this.#finished) return
+    this.#finished = true
+    process.nextTick(() => this.emit('finish'))
+  }
+
+  /** The server is done with the body (`complete`: all of it was taken), or the response failed. */
+  #close(complete: boolean): void {
+    if (this.#closed) return
+    this.#closed = true
+    if (complete && this.#ended) this.#finish()
+    else {
+      // The client went away (or the response failed): tell the app the way Node does.
+      this.req.aborted = !this.req.complete
+      if (this.req.aborted) this.req.emit('aborted')
+      if (!this.req.destroyed) this.req.destroy()
+    }
+    this.#wakeUp()
+    this.socket.gone()
+    process.nextTick(() => this.emit('close'))
+  }
+}
+
+function toList(value: HeaderValue): string[] {
+  return Array.isArray(value) ? value.map(String) : [String(value)]
+}
+
+function checkValue(name: string, value: HeaderValue): void {
+  for (const item of toList(value)) {
+    const problem = checkHeader(name, item)
+    if (problem !== null) throw Object.assign(new TypeError(problem), { code: 'ERR_INVALID_CHAR' })
+  }
+}
+
+function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk
+  if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8')
+  throw Object.assign(new TypeError(`the chunk must be a string, Buffer or Uint8Array, got ${chunk === null ? 'null' : typeof chunk}`), { code: 'ERR_INVALID_ARG_TYPE' })
+}
