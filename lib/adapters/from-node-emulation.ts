@@ -6,6 +6,8 @@
  * each object carries its API as own properties, and whatever the
  * prototype, it stays ours.
  */
+import { describeError } from '../gateway/errors.js'
+
 /** Copies a class's methods and accessors onto an instance, so a swapped prototype cannot hide them. */
 export function pinMethods(target: object, proto: object): void {
   for (const key of Reflect.ownKeys(proto)) {
@@ -14,7 +16,17 @@ export function pinMethods(target: object, proto: object): void {
   }
 }
 
-/** Whatever a listener threw, as an Error (Node streams destroy and emit only Errors). */
+/**
+ * Whatever a listener threw, as an Error (Node streams destroy and emit
+ * only Errors). Never throws: a value that cannot be turned into a string (a
+ * null-prototype object, a hostile Proxy) is described by the gateway's
+ * error policy, and kept as the cause.
+ */
 export function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error))
+  try {
+    if (error instanceof Error) return error
+  } catch {
+    // a Proxy whose getPrototypeOf trap throws: not an Error we can use
+  }
+  return new Error(describeError(error), { cause: error })
 }
