@@ -23,12 +23,40 @@ export type RuleId =
   // the server's side
   | 'environ-type'
   | 'environ-key'
+  | 'request-target'
   | 'fresh-call'
   | 'input'
   | 'input-limit'
   | 'errors'
   | 'start-response'
   | 'close-called'
+
+/**
+ * Which side each rule binds: the app (and middleware, on the app's side of
+ * the call) or the server (and middleware, on the server's side). The list of
+ * rule ids in lib/gateway/spec.ts is this table.
+ */
+export const RULE_SIDE: Readonly<Record<RuleId, 'app' | 'server'>> = Object.freeze({
+  'status-form': 'app',
+  'header-form': 'app',
+  'hop-by-hop': 'app',
+  'start-response-order': 'app',
+  'app-result': 'app',
+  'chunk-type': 'app',
+  'content-length': 'app',
+  'environ-changed': 'app',
+  'input-read': 'app',
+  'errors-write': 'app',
+  'environ-type': 'server',
+  'environ-key': 'server',
+  'request-target': 'server',
+  'fresh-call': 'server',
+  input: 'server',
+  'input-limit': 'server',
+  errors: 'server',
+  'start-response': 'server',
+  'close-called': 'server',
+})
 
 /**
  * A broken rule of the gateway interface; `rule` says which one. A
@@ -131,6 +159,28 @@ function headerKind(name: string): number {
     default:
       return H_PLAIN
   }
+}
+
+/**
+ * The Content-Length an app declared [content-length]: one run of at most 15
+ * digits, repeats agreeing; -1 when it set none. Pairs that are not
+ * `[string, string]` are left to {@link checkHeaders}, which names them
+ * [header-form].
+ */
+export function checkContentLength(headers: unknown): number {
+  if (!Array.isArray(headers)) return -1
+  let declared = -1
+  for (const pair of headers as unknown[]) {
+    if (!Array.isArray(pair) || pair.length !== 2) continue
+    const name: unknown = pair[0]
+    const value: unknown = pair[1]
+    if (typeof name !== 'string' || typeof value !== 'string' || name.length !== 14 || name.toLowerCase() !== 'content-length') continue
+    if (!/^[0-9]{1,15}$/.test(value)) throw new GatewayViolation('content-length', `Content-Length must be digits, got ${JSON.stringify(value)}`)
+    const length = Number(value)
+    if (declared !== -1 && declared !== length) throw new GatewayViolation('content-length', `differing Content-Length headers: ${declared} and ${length}`)
+    declared = length
+  }
+  return declared
 }
 
 /** The UTF-8 length of a body chunk [chunk-type]: a `Uint8Array` or a string, nothing else. */
