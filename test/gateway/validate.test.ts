@@ -9,8 +9,12 @@
 import t from 'tap'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { readFileSync } from 'node:fs'
 import type { Body, Chunk, Environ, ErrorStream, GatewayApp, GatewayInput, Headers, StartResponse } from '../../lib/gateway/spec.js'
-import { GatewayViolation, validate } from '../../lib/gateway/validate.js'
+import { GatewayError } from '../../lib/gateway/spec.js'
+import { GatewayViolation, RULE_SIDE, validate } from '../../lib/gateway/validate.js'
+import { GatewayViolation as RulesViolation, checkHeaders, checkStatus, chunkLength } from '../../lib/gateway/rules.js'
+import { StreamInput } from '../../lib/gateway/stream-input.js'
 
 // ---------------------------------------------------------------------------
 // A hand-played server
@@ -329,6 +333,122 @@ t.test('an input that yields strings or too few bytes is reported when the app r
   }
 })
 
+/** An input of `body` whose bytes()/text() ignore the limit they are given, as a broken server's might. */
+function limitlessInput(body: string): GatewayInput {
+  return { ...makeInput(body), bytes: async () => Buffer.from(body), text: async () => body }
+}
+
+/** An input of a declared `length` whose bytes()/text() reject with `error`. */
+function rejectingInput(length: number, error: unknown): GatewayInput {
+  return { ...makeInput(), length, bytes: () => Promise.reject(error), text: () => Promise.reject(error) }
+}
+
+/** An app that reads its body with `bytes(limit)` or `text(limit)`, answering 413 when refused. */
+const readsWithLimit =
+  (how: 'bytes' | 'text', limit: number): GatewayApp =>
+  async (environ, startResponse) => {
+    try {
+      await environ['gateway.input'][how](limit)
+    } catch (error) {
+      if (!(error instanceof GatewayError) || error.status !== 413) throw error
+      startResponse('413 Content Too Large', [])
+      return []
+    }
+    startResponse('200 OK', [])
+    return []
+  }
+
+t.test('an input that does not honour the limit of bytes()/text() is reported [input-limit]', async (t) => {
+  const post = (input: GatewayInput): Environ => makeEnviron({ REQUEST_METHOD: 'POST', CONTENT_LENGTH: String(input.length), 'gateway.input': input })
+  const cases: Array<[string, GatewayApp, () => GatewayInput]> = [
+    ['bytes(4) gives all 10 bytes', readsWithLimit('bytes', 4), () => limitlessInput('0123456789')],
+    ['text(4) gives all 10 characters', readsWithLimit('text', 4), () => limitlessInput('0123456789')],
+    ['bytes(4) of a 10-byte body rejects, but not with 413', readsWithLimit('bytes', 4), () => rejectingInput(10, new Error('too big'))],
+    ['text(100) of a 10-byte body rejects with 413', readsWithLimit('text', 100), () => rejectingInput(10, new GatewayError(413, 'too big'))],
+  ]
+  for (const [name, app, input] of cases) {
+    const { rules } = await collect(app, { environ: post(input()) })
+    t.same(rules, ['input-limit'], name)
+  }
+
+  const thrown = await violationOf(readsWithLimit('bytes', 4), post(limitlessInput('0123456789')))
+  t.match(thrown?.message, /^\[input-limit\] gateway\.input\.bytes\(4\) gave 10 bytes/, 'thrown by default, worded [rule] message')
+
+  // postern's own input honours the limit: no violation either way.
+  const streamInput = (body: string): GatewayInput => new StreamInput((async function* () { yield Buffer.from(body) })(), body.length)
+  for (const [limit, status] of [[4, '413 Content Too Large'], [10, '200 OK']] as const) {
+    for (const how of ['bytes', 'text'] as const) {
+      const { rules, response } = await collect(readsWithLimit(how, limit), { environ: post(streamInput('0123456789')) })
+      t.same(rules, [], `StreamInput ${how}(${limit}): no violation`)
+      t.equal((response as Response).status, status)
+    }
+  }
+})
+
+t.test('path keys that disagree with REQUEST_URI are reported [request-target]', async (t) => {
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['malformed percent-encoding reached the app', { REQUEST_URI: '/a%zz', PATH_INFO: '/a%zz', QUERY_STRING: '' }],
+    ['a path not UTF-8 once decoded reached the app', { REQUEST_URI: '/a%ff', PATH_INFO: '/a\ufffd', QUERY_STRING: '' }],
+    ['PATH_INFO not percent-decoded', { REQUEST_URI: '/a%20b', PATH_INFO: '/a%20b', QUERY_STRING: '' }],
+    ['PATH_INFO not the path at all', { REQUEST_URI: '/a', PATH_INFO: '/b', QUERY_STRING: '' }],
+    ['QUERY_STRING not the query', { REQUEST_URI: '/hello?x=1', QUERY_STRING: 'x=2' }],
+    ['QUERY_STRING decoded', { REQUEST_URI: '/hello?x=a%20b', QUERY_STRING: 'x=a b' }],
+    ['absolute-form: PATH_INFO not from the target', { REQUEST_URI: 'http://h:1/a%20b?x', PATH_INFO: '/hello', QUERY_STRING: 'x', HTTP_HOST: 'h:1' }],
+    ['absolute-form: HTTP_HOST from the Host header, not the authority', { REQUEST_URI: 'http://h:1/a%20b?x', PATH_INFO: '/a b', QUERY_STRING: 'x', HTTP_HOST: 'other' }],
+    ["absolute-form without a path: PATH_INFO '' instead of '/'", { REQUEST_URI: 'http://h:1', PATH_INFO: '', QUERY_STRING: '', HTTP_HOST: 'h:1' }],
+    ['not a target form at all', { REQUEST_URI: 'hello', PATH_INFO: '/hello', QUERY_STRING: '' }],
+    ["OPTIONS *: PATH_INFO '/'", { REQUEST_METHOD: 'OPTIONS', REQUEST_URI: '*', PATH_INFO: '/', QUERY_STRING: '' }],
+    ['* for a GET', { REQUEST_URI: '*', PATH_INFO: '', QUERY_STRING: '' }],
+  ]
+  for (const [name, overrides] of cases) {
+    const { rules } = await collect(hello, { environ: makeEnviron(overrides) })
+    t.same(rules, ['request-target'], name)
+  }
+
+  const conforming: Array<[string, Record<string, unknown>]> = [
+    ['decoded path, raw query', { REQUEST_URI: '/a%20b/%C3%A9%2F?x=a%20b', PATH_INFO: '/a b/é/', QUERY_STRING: 'x=a%20b' }],
+    ['absolute-form', { REQUEST_URI: 'http://h:1/a%20b?x', PATH_INFO: '/a b', QUERY_STRING: 'x', HTTP_HOST: 'h:1' }],
+    ["absolute-form without a path: PATH_INFO '/'", { REQUEST_URI: 'http://h:1?q', PATH_INFO: '/', QUERY_STRING: 'q', HTTP_HOST: 'h:1' }],
+    ["OPTIONS *: PATH_INFO ''", { REQUEST_METHOD: 'OPTIONS', REQUEST_URI: '*', PATH_INFO: '', QUERY_STRING: '' }],
+    ['mounted: only the query is compared', { SCRIPT_NAME: '/api', PATH_INFO: '/x', REQUEST_URI: '/api/x%20?y', QUERY_STRING: 'y' }],
+  ]
+  for (const [name, overrides] of conforming) {
+    const { rules } = await collect(hello, { environ: makeEnviron(overrides) })
+    t.same(rules, [], `${name}: no violation`)
+  }
+})
+
+t.test('validate() reports app faults with the very code and words of every server', async (t) => {
+  t.equal(GatewayViolation, RulesViolation, 'one GatewayViolation class')
+  const wordsOf = (run: () => unknown): string => {
+    try {
+      run()
+    } catch (error) {
+      return (error as Error).message
+    }
+    return ''
+  }
+  const cases: Array<[string, () => unknown, GatewayApp]> = [
+    ['status', () => checkStatus('200'), (_e, sr) => (sr('200', []), [])],
+    ['header', () => checkHeaders([['X A', 'a']]), (_e, sr) => (sr('200 OK', [['X A', 'a']]), [])],
+    ['hop-by-hop', () => checkHeaders([['Upgrade', 'h2c']]), (_e, sr) => (sr('200 OK', [['Upgrade', 'h2c']]), [])],
+    ['chunk', () => chunkLength(42), (_e, sr) => (sr('200 OK', []), [42 as unknown as Chunk])],
+  ]
+  for (const [name, server, app] of cases) {
+    const violation = await violationOf(app)
+    t.ok(violation instanceof TypeError, `${name}: a TypeError, as the server's`)
+    t.equal(violation?.message, wordsOf(server), `${name}: worded as the server words it`)
+    t.match(violation?.message, /^\[[a-z-]+\] /, `${name}: [rule] message`)
+  }
+})
+
+t.test("spec.ts lists every rule id with its side, as RuleId and RULE_SIDE say", async (t) => {
+  const spec = readFileSync(new URL('../../lib/gateway/spec.ts', import.meta.url), 'utf8')
+  const listed: Record<string, string> = {}
+  for (const [, id, side] of spec.matchAll(/^ \* - `\[([a-z-]+)\]` \((app|server)\)/gm)) listed[id!] = side!
+  t.same(listed, RULE_SIDE)
+})
+
 t.test('close() called twice is reported, and the app sees only one', async (t) => {
   let closed = 0
   const app: GatewayApp = (_e, sr) => {
@@ -569,6 +689,37 @@ t.test('a validated app on the real postern server answers exactly, with no viol
   await server.close()
   t.same(violations, [], 'neither the server nor the app broke a rule')
   t.same(errors, [], 'nothing was logged')
+})
+
+t.test('on the real postern server the target keys follow the spec, and a bad path never reaches the app', async (t) => {
+  const { serve } = await import('../helpers/server.js')
+  const violations: GatewayViolation[] = []
+  const seen: Array<Record<string, string | undefined>> = []
+  const app: GatewayApp = (environ, startResponse) => {
+    const { PATH_INFO, QUERY_STRING, REQUEST_URI, HTTP_HOST } = environ
+    seen.push({ PATH_INFO, QUERY_STRING, REQUEST_URI, HTTP_HOST })
+    startResponse('200 OK', [['Content-Type', 'text/plain']])
+    return ['ok']
+  }
+  const served = await serve(t, validate(app, { onViolation: (v) => void violations.push(v) }))
+  const cases: Array<[string, number, Record<string, string> | null]> = [
+    ['GET /a%20b/%C3%A9?x=a%20b HTTP/1.1\r\nHost: y\r\n', 200, { PATH_INFO: '/a b/é', QUERY_STRING: 'x=a%20b', REQUEST_URI: '/a%20b/%C3%A9?x=a%20b', HTTP_HOST: 'y' }],
+    ['GET http://h:1/a%20b?x HTTP/1.1\r\nHost: y\r\n', 200, { PATH_INFO: '/a b', QUERY_STRING: 'x', REQUEST_URI: 'http://h:1/a%20b?x', HTTP_HOST: 'h:1' }],
+    ['GET http://h:1 HTTP/1.1\r\nHost: y\r\n', 200, { PATH_INFO: '/', QUERY_STRING: '', REQUEST_URI: 'http://h:1', HTTP_HOST: 'h:1' }],
+    ['GET http://h:1/p HTTP/1.0\r\n', 200, { PATH_INFO: '/p', QUERY_STRING: '', REQUEST_URI: 'http://h:1/p', HTTP_HOST: 'h:1' }],
+    ['OPTIONS * HTTP/1.1\r\nHost: y\r\n', 200, { PATH_INFO: '', QUERY_STRING: '', REQUEST_URI: '*', HTTP_HOST: 'y' }],
+    ['GET /a%zz HTTP/1.1\r\nHost: y\r\n', 400, null],
+    ['GET /a%ff HTTP/1.1\r\nHost: y\r\n', 400, null],
+  ]
+  for (const [request, status, environ] of cases) {
+    seen.length = 0
+    const { responses, raw } = await served.exchange(`${request}Connection: close\r\n\r\n`, { waitClose: true })
+    const line = request.slice(0, request.indexOf('\r'))
+    t.equal(responses[0]?.status, status, `${line}: ${status}`)
+    t.same(seen, environ === null ? [] : [environ], environ === null ? `${line}: the app was not called` : line)
+    if (responses[0]?.status !== status) t.comment(raw)
+  }
+  t.same(violations, [], 'no violation on either side')
 })
 
 t.test('an app-side violation on the real server becomes its 500', async (t) => {
