@@ -14,7 +14,7 @@ import { errorAnswer } from '../lib/gateway/errors.js'
 import { GatewayError, type Environ, type GatewayApp, type Middleware } from '../lib/gateway/spec.js'
 import { statusLine } from '../lib/gateway/headers.js'
 import { DEFAULT_BODY_LIMIT } from '../lib/gateway/limits.js'
-import type { Schema } from './json.js'
+import type { JsonSchema } from './json.js'
 import { PARAMS_KEY } from './router.js'
 
 /** Environ key where {@link bodyParser} leaves the parsed body. */
@@ -142,10 +142,10 @@ export function bodyParser(options: BodyOptions = {}): Middleware {
 
 /** Schemas for the request's parts. */
 export interface InputSchemas {
-  body?: Schema
-  query?: Schema
-  params?: Schema
-  headers?: Schema
+  body?: JsonSchema
+  query?: JsonSchema
+  params?: JsonSchema
+  headers?: JsonSchema
 }
 
 /** Checks (and coerces, fills defaults in) one part; returns a 400 error or null. */
@@ -162,7 +162,7 @@ function describe(part: string, errors: ErrorObject[] | null | undefined): strin
   return `${part}${first.instancePath} ${first.message ?? 'is invalid'}`
 }
 
-function compileCheck(part: 'body' | 'query' | 'params' | 'headers', schema: Schema): Check {
+function compileCheck(part: 'body' | 'query' | 'params' | 'headers', schema: JsonSchema): Check {
   const ajv = part === 'body' ? exact : coercing
   let validate: ValidateFunction
   if (part === 'headers' && typeof schema === 'object' && schema.properties && typeof schema.properties === 'object') {

@@ -1,5 +1,5 @@
 /**
- * The JSON response plugin. When a route declares a response schema for a
+ * The JSON response format. When a route declares a response schema for a
  * status, its value is serialized by fast-json-stringify, compiled once when
  * the route is added (fast, and it sends only the declared properties);
  * otherwise by `JSON.stringify`. `json(handler, { response })` makes a
@@ -7,19 +7,22 @@
  */
 import fastJson from 'fast-json-stringify'
 import type { GatewayApp } from '../lib/gateway/spec.js'
-import { responder, type ResponsePlugin, type Serializer, type ValueHandler } from './response.js'
-import { textPlugins } from './text.js'
+import { responder, type ResponseFormat, type Serializer, type ValueHandler } from './response.js'
+import { textFormats } from './text.js'
 
 export const JSON_TYPE = 'application/json; charset=utf-8'
 
-/** A JSON schema (as a plain object). */
-export type Schema = Record<string, unknown> | boolean
+/** A JSON schema, as a plain object (or `true`/`false`): what ajv validates and fast-json-stringify compiles. */
+export type JsonSchema = Record<string, unknown> | boolean
+
+/** @deprecated Renamed {@link JsonSchema}. */
+export type Schema = JsonSchema
 
 /** Response schemas by status: `200`, `'2xx'` or `'default'`. */
-export type ResponseSchemas = Record<number | string, Schema>
+export type ResponseSchemas = Record<number | string, JsonSchema>
 
 /** Anything else → JSON. */
-export const jsonPlugin: ResponsePlugin = {
+export const jsonFormat: ResponseFormat = {
   name: 'json',
   accepts: () => true,
   serialize: (value, { serializer }) => ({ type: JSON_TYPE, payload: serializer === undefined ? stringify(value) : serializer(value) }),
@@ -47,8 +50,8 @@ export function compileSerializers(schemas: ResponseSchemas | undefined): (statu
   return (status) => exact.get(status) ?? ranges.get((status / 100) | 0) ?? fallback
 }
 
-/** The built-in plugins in the order they are tried: text, bytes, streams, then JSON. */
-export const defaultPlugins: readonly ResponsePlugin[] = [...textPlugins, jsonPlugin]
+/** The built-in formats in the order they are tried: text, bytes, streams, then JSON. */
+export const defaultFormats: readonly ResponseFormat[] = [...textFormats, jsonFormat]
 
 export interface JsonOptions {
   /** Response schemas by status, compiled once here. */
@@ -57,5 +60,10 @@ export interface JsonOptions {
 
 /** A gateway app answering with the handler's value as JSON (strings, bytes and streams as such; `undefined` → 204). */
 export function json(handler: ValueHandler, options: JsonOptions = {}): GatewayApp {
-  return responder(handler, defaultPlugins, compileSerializers(options.response))
+  return responder(handler, defaultFormats, compileSerializers(options.response))
 }
+
+/** @deprecated Renamed {@link jsonFormat}. */
+export const jsonPlugin = jsonFormat
+/** @deprecated Renamed {@link defaultFormats}. */
+export const defaultPlugins = defaultFormats

@@ -1,9 +1,12 @@
 /**
- * Response plugins: how a handler's return value becomes a status, headers
- * and a body. Each plugin says which values it takes and serializes them;
+ * Response formats: how a handler's return value becomes a status, headers
+ * and a body. Each format says which values it takes and serializes them;
  * the first that accepts a value wins, so an app can put its own (HTML, say)
  * in front of the built-in ones. Kept apart from the framework so the same
  * machinery serves bare gateway stacks (`json(handler)`, `text(handler)`).
+ *
+ * (Called "response plugins" before; "plugin" now means only gateway
+ * middleware in plugins/ and the framework's `app.register` scopes.)
  */
 import type { Body, BodyIterable, Chunk, Environ, GatewayApp, Headers, StartResponse } from '../lib/gateway/spec.js'
 import { statusLine } from '../lib/gateway/headers.js'
@@ -28,12 +31,16 @@ export interface SerializeContext {
   serializer: Serializer | undefined
 }
 
-export interface ResponsePlugin {
+/** One way of turning a kind of value into a response payload (text, bytes, a stream, JSON, HTML…). */
+export interface ResponseFormat {
   readonly name: string
-  /** Whether this plugin turns `value` into a response. */
+  /** Whether this format turns `value` into a response. */
   accepts(value: unknown): boolean
   serialize(value: unknown, context: SerializeContext): Serialized
 }
+
+/** @deprecated Renamed {@link ResponseFormat}. */
+export type ResponsePlugin = ResponseFormat
 
 
 /** Whether a payload is a single chunk (sent as a one-element array, so its length is known). */
@@ -41,13 +48,13 @@ export function isChunk(payload: Payload): payload is Chunk {
   return typeof payload === 'string' || payload instanceof Uint8Array
 }
 
-/** Serializes `value` with the first plugin that accepts it; throws when none does. */
-export function serialize(value: unknown, plugins: readonly ResponsePlugin[], context: SerializeContext): Serialized {
-  for (let i = 0; i < plugins.length; i++) {
-    const plugin = plugins[i]!
-    if (plugin.accepts(value)) return plugin.serialize(value, context)
+/** Serializes `value` with the first format that accepts it; throws when none does. */
+export function serialize(value: unknown, formats: readonly ResponseFormat[], context: SerializeContext): Serialized {
+  for (let i = 0; i < formats.length; i++) {
+    const format = formats[i]!
+    if (format.accepts(value)) return format.serialize(value, context)
   }
-  throw new TypeError(`postern: no response plugin accepts a value of type ${typeof value}`)
+  throw new TypeError(`postern: no response format accepts a value of type ${typeof value}`)
 }
 
 /** Whether `headers` already has `name` (lower-case). */
@@ -100,17 +107,17 @@ export interface ResponseState {
 }
 
 /**
- * Turns a value handler into a gateway app using `plugins`. A thrown error
+ * Turns a value handler into a gateway app using `formats`. A thrown error
  * with a 4xx/5xx `status` becomes that response (message shown for 4xx);
  * other errors are left to the server (500).
  */
-export function responder(handler: ValueHandler, plugins: readonly ResponsePlugin[], serializerFor: (status: number) => Serializer | undefined = none): GatewayApp {
+export function responder(handler: ValueHandler, formats: readonly ResponseFormat[], serializerFor: (status: number) => Serializer | undefined = none): GatewayApp {
   const finish = (value: unknown, state: ResponseState, startResponse: StartResponse): Body => {
     if (value === undefined) {
       if (state.status === 200) state.status = 204
       return start(startResponse, state.status, state.headers, EMPTY)
     }
-    const serialized = serialize(value, plugins, { status: state.status, serializer: serializerFor(state.status) })
+    const serialized = serialize(value, formats, { status: state.status, serializer: serializerFor(state.status) })
     return start(startResponse, state.status, state.headers, serialized)
   }
   const fail = (error: unknown, startResponse: StartResponse): Body => {

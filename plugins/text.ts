@@ -1,24 +1,24 @@
 /**
- * Response plugins for values that are already text or bytes: strings go
+ * Response formats for values that are already text or bytes: strings go
  * out as `text/plain; charset=utf-8`, `Uint8Array` as
  * `application/octet-stream`, and (async) iterables of chunks as a stream
  * of the same type. `text(handler)` makes a gateway app of a handler.
  */
 import type { BodyIterable, GatewayApp } from '../lib/gateway/spec.js'
-import { responder, type ResponsePlugin, type ValueHandler } from './response.js'
+import { responder, type ResponseFormat, type ValueHandler } from './response.js'
 
 export const TEXT_TYPE = 'text/plain; charset=utf-8'
 export const BYTES_TYPE = 'application/octet-stream'
 
 /** Strings → `text/plain; charset=utf-8`. */
-export const textPlugin: ResponsePlugin = {
+export const textFormat: ResponseFormat = {
   name: 'text',
   accepts: (value) => typeof value === 'string',
   serialize: (value) => ({ type: TEXT_TYPE, payload: value as string }),
 }
 
 /** `Uint8Array` (and `Buffer`) → `application/octet-stream`. */
-export const bytesPlugin: ResponsePlugin = {
+export const bytesFormat: ResponseFormat = {
   name: 'bytes',
   accepts: (value) => value instanceof Uint8Array,
   serialize: (value) => ({ type: BYTES_TYPE, payload: value as Uint8Array }),
@@ -32,16 +32,25 @@ export function isStream(value: unknown): value is BodyIterable {
 }
 
 /** Async iterables (streams, generators) → streamed `application/octet-stream`; set a Content-Type to change it. */
-export const streamPlugin: ResponsePlugin = {
+export const streamFormat: ResponseFormat = {
   name: 'stream',
   accepts: isStream,
   serialize: (value) => ({ type: BYTES_TYPE, payload: value as BodyIterable }),
 }
 
-/** The text-ish plugins, in the order they are tried. */
-export const textPlugins: readonly ResponsePlugin[] = [textPlugin, bytesPlugin, streamPlugin]
+/** The text-ish formats, in the order they are tried. */
+export const textFormats: readonly ResponseFormat[] = [textFormat, bytesFormat, streamFormat]
 
 /** A gateway app answering with the handler's string, bytes or stream (`undefined` → 204). */
 export function text(handler: ValueHandler): GatewayApp {
-  return responder(handler, textPlugins)
+  return responder(handler, textFormats)
 }
+
+/** @deprecated Renamed {@link textFormat}. */
+export const textPlugin = textFormat
+/** @deprecated Renamed {@link bytesFormat}. */
+export const bytesPlugin = bytesFormat
+/** @deprecated Renamed {@link streamFormat}. */
+export const streamPlugin = streamFormat
+/** @deprecated Renamed {@link textFormats}. */
+export const textPlugins = textFormats

@@ -1,10 +1,9 @@
 import t from 'tap'
 import { GatewayError, type GatewayApp } from '../../lib/gateway/spec.js'
 import { inject } from '../../lib/gateway/inject.js'
-import { json, compileSerializers, JSON_TYPE } from '../../plugins/json.js'
-import { text, isStream } from '../../plugins/text.js'
-import { responder, type ResponsePlugin } from '../../plugins/response.js'
-import { defaultPlugins } from '../../plugins/json.js'
+import { json, compileSerializers, JSON_TYPE, defaultFormats, defaultPlugins, jsonFormat, jsonPlugin } from '../../plugins/json.js'
+import { text, isStream, bytesFormat, bytesPlugin, streamFormat, streamPlugin, textFormat, textFormats, textPlugin, textPlugins } from '../../plugins/text.js'
+import { responder, type ResponseFormat } from '../../plugins/response.js'
 import { compose } from '../../plugins/chain.js'
 
 t.test('strings → text/plain; charset=utf-8, one-element array body', async (t) => {
@@ -121,19 +120,28 @@ t.test('errors with a status answer with it; others are left to the server', asy
   t.notMatch(plain.body, /boom/)
 })
 
-t.test('another response plugin through the same mechanism (HTML)', async (t) => {
+t.test('another response format through the same mechanism (HTML)', async (t) => {
   class Html {
     constructor(readonly source: string) {}
   }
-  const html: ResponsePlugin = {
+  const html: ResponseFormat = {
     name: 'html',
     accepts: (value) => value instanceof Html,
     serialize: (value) => ({ type: 'text/html; charset=utf-8', payload: (value as Html).source }),
   }
-  const app: GatewayApp = responder((environ) => (environ.QUERY_STRING === 'json' ? { x: 1 } : new Html('<p>hi</p>')), [html, ...defaultPlugins])
+  const app: GatewayApp = responder((environ) => (environ.QUERY_STRING === 'json' ? { x: 1 } : new Html('<p>hi</p>')), [html, ...defaultFormats])
   const r = await inject(app)
   t.equal(r.headers['content-type'], 'text/html; charset=utf-8')
   t.equal(r.body, '<p>hi</p>')
   const j = await inject(app, { url: '/?json' })
   t.equal(j.headers['content-type'], JSON_TYPE)
+})
+
+t.test('the old "plugin" names of the response formats still work (deprecated)', async (t) => {
+  t.equal(defaultPlugins, defaultFormats)
+  t.equal(jsonPlugin, jsonFormat)
+  t.equal(textPlugins, textFormats)
+  t.equal(textPlugin, textFormat)
+  t.equal(bytesPlugin, bytesFormat)
+  t.equal(streamPlugin, streamFormat)
 })
