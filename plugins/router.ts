@@ -36,12 +36,16 @@ export interface RouteInfo<Store = unknown> {
 /** Constraints a route may require besides its method, e.g. `{ host: 'api.example.com' }` or a RegExp host. */
 export type Constraints = Record<string, string | RegExp>
 
-export interface RouteOptions<Store = unknown> {
+/** What one route of the router may have besides its method, path and app. */
+export interface RouterRouteOptions<Store = unknown> {
   /** Only requests that match these (derived by {@link RouterOptions.deriveConstraints}; `host` is built in). */
   constraints?: Constraints
   /** Anything to hand to the app with the match (`environ['router.route'].store`). */
   store?: Store
 }
+
+/** @deprecated Renamed {@link RouterRouteOptions}; the framework's `RouteOptions` is what `app.route` takes. */
+export type RouteOptions<Store = unknown> = RouterRouteOptions<Store>
 
 export interface RouterOptions {
   /** Answers requests for paths no route has. Default: 404 text. */
@@ -71,11 +75,11 @@ export interface RouterOptions {
 /** The methods the router knows (find-my-way's list). */
 export type Method = FindMyWay.HTTPMethod
 
-type Adder<Store> = (path: string, app: GatewayApp, options?: RouteOptions<Store>) => Router<Store>
+type Adder<Store> = (path: string, app: GatewayApp, options?: RouterRouteOptions<Store>) => Router<Store>
 
 /** A router: call it as a gateway app, add routes with `on` or the verb shorthands. */
 export interface Router<Store = unknown> extends GatewayApp {
-  on(method: string | readonly string[], path: string, app: GatewayApp, options?: RouteOptions<Store>): Router<Store>
+  on(method: string | readonly string[], path: string, app: GatewayApp, options?: RouterRouteOptions<Store>): Router<Store>
   get: Adder<Store>
   post: Adder<Store>
   put: Adder<Store>
