@@ -23,13 +23,15 @@ export type {
   ErrorHandler,
   ListenOptions,
   Address,
-  ParamsOf,
-  InjectOptions,
-  InjectResponse,
-  ResponsePlugin,
-  Payload,
-} from './framework/app.js'
+} from './framework/types.js'
+export type { ParamsOf } from './framework/path-params.js'
+export type { FromSchema } from './framework/schema-type.js'
+export type { JsonSchema } from '../plugins/json.js'
+export type { ResponseFormat, Payload } from '../plugins/response.js'
+/** @deprecated Renamed `ResponseFormat`. */
+export type { ResponsePlugin } from '../plugins/response.js'
 export { inject } from './gateway/inject.js'
+export type { InjectOptions, InjectResponse } from './gateway/inject.js'
 export { validate, GatewayViolation } from './gateway/validate.js'
 export type { ValidateOptions, ViolationRule } from './gateway/validate.js'
 export { createServer, PosternServer } from './server/index.js'

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { postern, type App, type ParamsOf, Request, Reply } from '../../lib/framework/app.js'
 import { GatewayError, type Body, type Environ, type Middleware } from '../../lib/gateway/spec.js'
-import { buildEnviron } from '../../lib/gateway/inject.js'
+import { injectEnviron as buildEnviron } from '../../lib/gateway/inject.js'
 
 /** Calls the app directly, as a server would, and returns what it gave back synchronously. */
 function call(app: App, method: string, url: string) {
@@ -482,13 +482,13 @@ t.test('schemas: query, params and headers are validated and coerced', async (t)
   t.equal((await app.inject('/items/3')).json<{ message: string }>().message, "headers must have required property 'x-tenant'")
 })
 
-t.test('a response plugin (HTML) registered in a scope', async (t) => {
+t.test('a response format (HTML) added in a scope', async (t) => {
   class Html {
     constructor(readonly source: string) {}
   }
   const app = postern()
   await app.register(async (scope) => {
-    scope.addResponsePlugin({ name: 'html', accepts: (v) => v instanceof Html, serialize: (v) => ({ type: 'text/html; charset=utf-8', payload: (v as Html).source }) })
+    scope.addResponseFormat({ name: 'html', accepts: (v) => v instanceof Html, serialize: (v) => ({ type: 'text/html; charset=utf-8', payload: (v as Html).source }) })
     scope.get('/page', () => new Html('<h1>hi</h1>'))
   })
   app.get('/outside', () => new Html('<h1>x</h1>'))
@@ -496,8 +496,17 @@ t.test('a response plugin (HTML) registered in a scope', async (t) => {
   t.equal(page.headers['content-type'], 'text/html; charset=utf-8')
   t.equal(page.body, '<h1>hi</h1>')
   const outside = await app.inject('/outside')
-  t.equal(outside.headers['content-type'], 'application/json; charset=utf-8', 'the plugin stays in its scope')
+  t.equal(outside.headers['content-type'], 'application/json; charset=utf-8', 'the format stays in its scope')
   t.equal(outside.body, '{"source":"<h1>x</h1>"}')
+})
+
+t.test('addResponsePlugin, the old name of addResponseFormat, still works (deprecated)', async (t) => {
+  const app = postern()
+  app.addResponsePlugin({ name: 'upper', accepts: (v) => typeof v === 'string', serialize: (v) => ({ type: 'text/x-upper', payload: (v as string).toUpperCase() }) })
+  app.get('/', () => 'hi')
+  const r = await app.inject('/')
+  t.equal(r.headers['content-type'], 'text/x-upper')
+  t.equal(r.body, 'HI')
 })
 
 t.test('routes added after the first request are served', async (t) => {

@@ -1,0 +1,154 @@
+/**
+ * Routes: adding them (checked at once, so a duplicate or malformed route
+ * fails where it is added, not on the first request) and building them
+ * (Fastify's route.js). Building resolves everything per route once, when
+ * the app is first called after a change: the hooks of every scope above
+ * it, its input checks and body parsing, its response formats, serializers,
+ * error handler and middleware. The result is one gateway app per route
+ * (handle-request.ts), mounted in the router (plugins/router.ts) under the
+ * root scope's middleware.
+ */
+import type { GatewayApp, Middleware } from '../gateway/spec.js'
+import { compose } from '../../plugins/chain.js'
+import { createRouter } from '../../plugins/router.js'
+import { compileChecks, parseBody, DEFAULT_BODY_LIMIT, type BodyParser, type Checks } from '../../plugins/body.js'
+import { compileSerializers, defaultFormats } from '../../plugins/json.js'
+import type { ResponseFormat, Serializer } from '../../plugins/response.js'
+import { collectHooks } from './hooks.js'
+import { routeApp, type CompiledRoute } from './handle-request.js'
+import { defaultNotFound, methodNotAllowed } from './error-handler.js'
+import { joinPath, lineage, scopeOf, type Root, type RouteRecord, type Scope } from './scope.js'
+import type { App, ErrorHandler, Handler, RequestHook, RouteOptions, RouteShorthand } from './types.js'
+
+/** Adds a route to the app's scope. */
+export function addRoute(app: App, methodList: string[], path: string, options: RouteOptions, handler: Handler): App {
+  if (typeof handler !== 'function') throw new TypeError(`postern: the handler for ${methodList.join(',')} ${path} must be a function`)
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError(`postern: route path must start with '/', got ${JSON.stringify(path)}`)
+  const scope = scopeOf(app)
+  const schema = options.schema ?? {}
+  const record: RouteRecord = {
+    methods: methodList.map((m) => m.toUpperCase()),
+    path: joinPath(scope.prefix, path),
+    options,
+    handler,
+    scope,
+    checks: compileChecks(schema),
+    serializerFor: compileSerializers(schema.response),
+  }
+  const records = [record]
+  // `/api` + `/` also answers `/api/`.
+  if (scope.prefix !== '' && path === '/') records.push({ ...record, path: `${scope.prefix}/` })
+  // Add to the checking router now, so a duplicate or malformed route fails here, not on the first request.
+  for (const r of records) {
+    try {
+      scope.root.checker.on(r.methods, r.path, unreachable, r.options.constraints ? { constraints: r.options.constraints } : {})
+    } catch (error) {
+      throw new Error(`postern: cannot add route ${r.methods.join(',')} ${r.path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+    }
+  }
+  scope.root.routes.push(...records)
+  scope.root.dirty = true
+  return app
+}
+
+const unreachable: GatewayApp = () => {
+  throw new Error('postern: the checking router is never called')
+}
+
+/** `app.get` and the like: `(path, handler)` or `(path, options, handler)`. */
+export function shorthand(method: string | string[]): RouteShorthand {
+  return function (this: App, path: string, a: RouteOptions | Handler, b?: Handler): App {
+    const [options, handler] = typeof a === 'function' ? [{}, a] : [a, b as Handler]
+    return addRoute(this, typeof method === 'string' ? [method] : method, path, options, handler)
+  } as RouteShorthand
+}
+
+/** Builds the dispatcher: the router with every route, 404 by scope prefix, 405, under the root middleware. */
+export function build(root: Root): void {
+  const rootScope = root.rootScope!
+  const notFounds = [...root.notFound]
+  if (!notFounds.some((n) => n.scope === rootScope)) notFounds.push({ scope: rootScope, handler: defaultNotFound, options: {} })
+  // Longest prefix first: a request gets the not-found handler of the deepest scope it is under.
+  const byPrefix = notFounds
+    .map((n) => ({
+      prefix: n.scope.prefix,
+      /** The prefix with its slash, made once rather than per request. */
+      under: `${n.scope.prefix}/`,
+      app: compose(routeMiddleware(n.scope, n.options.middleware), routeApp(compileRoute(n.scope, n.handler, n.options, {}, noSerializer))),
+    }))
+    .sort((a, b) => b.prefix.length - a.prefix.length)
+  const notFound: GatewayApp = (environ, startResponse) => {
+    const path = environ.PATH_INFO
+    for (const { prefix, under, app } of byPrefix) {
+      if (prefix === '' || path === prefix || path.startsWith(under)) return app(environ, startResponse)
+    }
+    return byPrefix[byPrefix.length - 1]!.app(environ, startResponse)
+  }
+  const notAllowed = routeApp(compileRoute(rootScope, methodNotAllowed, {}, {}, noSerializer))
+  const router = createRouter<RouteRecord>({ ...root.options.router, notFound, methodNotAllowed: notAllowed })
+  for (const r of root.routes) {
+    const app = compose(routeMiddleware(r.scope, r.options.middleware), routeApp(compileRoute(r.scope, r.handler, r.options, r.checks, r.serializerFor)))
+    router.on(r.methods, r.path, app, { store: r, ...(r.options.constraints ? { constraints: r.options.constraints } : {}) })
+  }
+  root.dispatch = compose(rootScope.middleware, router)
+  root.dirty = false
+}
+
+function noSerializer(): undefined {
+  return undefined
+}
+
+/** Resolves what one route runs from its scopes and options. */
+function compileRoute(scope: Scope, handler: Handler, options: RouteOptions, checks: Checks, serializerFor: (status: number) => Serializer | undefined): CompiledRoute {
+  const scopes = lineage(scope)
+  const bodyLimit = options.bodyLimit ?? scope.root.options.bodyLimit ?? DEFAULT_BODY_LIMIT
+  const steps: RequestHook[] = collectHooks(scopes, 'onRequest', options.onRequest)
+  if (checks.params || checks.query || checks.headers) steps.push(inputCheck(checks))
+  if (checks.body) steps.push(bodyCheck(checks.body, bodyLimit, options.parsers))
+  steps.push(...collectHooks(scopes, 'preHandler', options.preHandler))
+  // The innermost scope's formats first, the built-in ones last.
+  const formats: ResponseFormat[] = []
+  for (let i = scopes.length - 1; i >= 0; i--) formats.push(...scopes[i]!.formats)
+  formats.push(...defaultFormats)
+  let errorHandler: ErrorHandler | null = null
+  for (let s: Scope | null = scope; s !== null && errorHandler === null; s = s.parent) errorHandler = s.errorHandler
+  return {
+    handler,
+    Req: scope.Req,
+    Rep: scope.Rep,
+    context: { bodyLimit },
+    steps,
+    onSend: collectHooks(scopes, 'onSend', options.onSend),
+    onResponse: collectHooks(scopes, 'onResponse', options.onResponse),
+    onError: collectHooks(scopes, 'onError', options.onError),
+    formats,
+    serializerFor,
+    errorHandler,
+  }
+}
+
+/** The params, query and headers schemas as one step (400 naming the first bad field). */
+function inputCheck(checks: Checks): RequestHook {
+  return (req) => {
+    const error = (checks.params ? checks.params(req.params) : null) ?? (checks.query ? checks.query(req.query) : null) ?? (checks.headers ? checks.headers(req.headers) : null)
+    if (error !== null) throw error
+  }
+}
+
+/** Parses the body (within the route's limit) and validates it against the body schema. */
+function bodyCheck(check: NonNullable<Checks['body']>, limit: number, parsers: Record<string, BodyParser> | undefined): RequestHook {
+  return async (req) => {
+    const body = await parseBody(req.environ, { limit, read: () => req.bytes(), ...(parsers ? { parsers } : {}) })
+    const error = check(body)
+    if (error !== null) throw error
+    req.body = body
+  }
+}
+
+/** Scope middleware (below the root's, which wraps everything) and route middleware, outermost first. */
+function routeMiddleware(scope: Scope, own: Middleware[] | undefined): Middleware[] {
+  const out: Middleware[] = []
+  for (const s of lineage(scope)) if (s.parent !== null) out.push(...s.middleware)
+  if (own) out.push(...own)
+  return out
+}
