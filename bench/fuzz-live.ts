@@ -25,7 +25,8 @@
 import fc from 'fast-check'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { buildEnviron, type ConnectionInfo } from '../lib/server/environ.js'
+import { buildEnviron, type ConnectionInfo } from '../lib/gateway/environ.js'
+import { GatewayError } from '../lib/gateway/spec.js'
 import { EMPTY_INPUT } from '../lib/server/body-input.js'
 import { DEFAULTS } from '../lib/server/options.js'
 import { ParseError, RequestParser, type RequestHead } from '../lib/server/parser.js'
@@ -104,9 +105,10 @@ export function predict(input: Buffer): Prediction {
   for (const r of requests) {
     const { head } = r
     try {
-      buildEnviron(head, INFO, EMPTY_INPUT)
+      buildEnviron(head.method, head.target, head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', head.headers, INFO, EMPTY_INPUT)
     } catch (error) {
-      if (!(error instanceof ParseError)) throw error
+      // The environ builder refuses an undecodable path with a 400 GatewayError.
+      if (!(error instanceof ParseError) && !(error instanceof GatewayError)) throw error
       responses.push({ status: error.status, method: head.method })
       return { responses, closes: true, afterFin: null }
     }

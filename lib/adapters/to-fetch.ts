@@ -5,11 +5,12 @@
  * becomes a pull-driven `ReadableStream`, so a slow client slows the app.
  * No Node built-ins are used, so the module runs on any of those runtimes.
  */
-import { GATEWAY_VERSION, type Environ, type ErrorStream, type GatewayApp } from '../gateway/spec.js'
-import { environKey } from '../gateway/headers.js'
-import { callApp, concat, drain, errorResponse, hasNoBody, plainResponse, reportError, type ErrorResponse, type Started } from '../gateway/runner.js'
-import { DEFAULT_BODY_LIMIT, StreamInput } from '../gateway/stream-input.js'
-import { decodePath } from '../gateway/target.js'
+import type { Chunk, Environ, ErrorStream, GatewayApp } from '../gateway/spec.js'
+import { STATUS_TEXT } from '../gateway/headers.js'
+import { buildEnviron, MALFORMED_PATH, type ConnectionInfo } from '../gateway/environ.js'
+import { GatewayCall, chunkBytes, joinChunks } from '../gateway/runner.js'
+import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
+import { StreamInput } from '../gateway/stream-input.js'
 
 export interface FetchAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: `console.error`. */
@@ -35,110 +36,180 @@ const consoleErrors: ErrorStream = {
 export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): FetchHandler {
   const errors = options.errors ?? consoleErrors
   const limit = options.maxBodySize ?? DEFAULT_BODY_LIMIT
-  return async (request, info) => {
-    const environ = fetchEnviron(request, info, errors, limit)
-    if (environ === null) return plain(request, plainResponse(400, 'malformed percent-encoding in the request path'))
-    let started: Started
-    try {
-      started = await callApp(app, environ)
-    } catch (error) {
-      return plain(request, errorResponse(error, errors))
-    }
+  return (request, info) =>
+    new Promise<Response>((resolve) => {
+      const call = new FetchCall(request, resolve, errors)
+      let environ: Environ
+      try {
+        environ = environOf(request, info, errors, limit)
+      } catch (error) {
+        call.refuse(400, error instanceof Error ? error.message : MALFORMED_PATH)
+        return
+      }
+      call.run(app, environ)
+    })
+}
+
+/**
+ * One app call whose response becomes a Fetch `Response`: the runner's sink
+ * for Bun, Deno and other Fetch hosts. A whole body becomes the `Response`'s
+ * bytes; a streamed one a pull-driven `ReadableStream`, so a slow client
+ * slows the app, and a client that leaves cancels the stream, which closes
+ * the app's body.
+ */
+class FetchCall extends GatewayCall {
+  private readonly resolve: (response: Response) => void
+  private readonly errors: ErrorStream
+  private controller: ReadableStreamDefaultController<Uint8Array> | null = null
+  private waiting: (() => void) | null = null
+
+  constructor(request: Request, resolve: (response: Response) => void, errors: ErrorStream) {
+    super(request.method, request.url)
+    this.resolve = resolve
+    this.errors = errors
+  }
+
+  private init(length: number): ResponseInit {
     const headers = new Headers()
-    for (const [name, value] of started.headers) headers.append(name, value)
-    const init: ResponseInit = { status: started.status, statusText: started.reason, headers }
-    const noBody = hasNoBody(request.method, started.status) || started.status === 205
-    if (started.done) {
-      await started.close().catch((error: unknown) => reportError(errors, 'body close() failed', error))
-      const whole = concat(started.first)
-      // A HEAD answer carries the length a GET would have (RFC 9110 §9.3.2).
-      if (!hasNoBody('GET', started.status) && !headers.has('content-length')) headers.set('content-length', String(whole.byteLength))
-      return new Response(noBody || whole.byteLength === 0 ? null : whole, init)
-    }
-    if (noBody) {
-      void drain(started, errors)
-      return new Response(null, init)
-    }
-    return new Response(bodyStream(started, request.signal, errors), init)
+    for (const [name, value] of this.headers) headers.append(name, value)
+    // A HEAD answer carries the length a GET would have (RFC 9110 §9.3.2).
+    if (length >= 0 && this.facts!.declaredLength < 0 && this.code !== 204 && this.code !== 304) headers.set('content-length', String(length))
+    return { status: this.code, statusText: this.status.slice(4), headers }
   }
-}
 
-function plain(request: Request, response: ErrorResponse): Response {
-  return new Response(request.method === 'HEAD' ? null : response.body, { status: response.status, statusText: response.reason, headers: response.headers })
-}
-
-/** The app's body as a stream that pulls one chunk per read, closing the body when done or cancelled. */
-function bodyStream(started: Started, signal: AbortSignal, errors: ErrorStream): ReadableStream<Uint8Array> {
-  const first = started.first.slice()
-  const close = (): void => {
-    void started.close().catch((error: unknown) => reportError(errors, 'body close() failed', error))
+  /** Whether a Fetch `Response` may carry a body: never for HEAD, 204, 205 or 304. */
+  private get bodiless(): boolean {
+    return this.noBody || this.code === 205
   }
-  // The client went away: hosts abort the request's signal.
-  signal.addEventListener('abort', close, { once: true })
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const head = first.shift()
-        if (head !== undefined) {
-          controller.enqueue(head)
-          return
-        }
-        try {
-          const chunk = await started.next()
-          if (chunk === null) {
-            controller.close()
-            close()
-          } else controller.enqueue(chunk)
-        } catch (error) {
-          // Bytes went out: an errored stream makes the host cut the response.
-          reportError(errors, 'app error after the response started', error)
-          controller.error(error)
-          close()
-        }
+
+  protected sendWhole(chunks: readonly Chunk[], total: number): void {
+    this.resolve(new Response(this.bodiless || total === 0 ? null : joinChunks(chunks, total), this.init(total)))
+  }
+
+  protected sendHead(): void {
+    if (this.bodiless) {
+      this.resolve(new Response(null, this.init(-1)))
+      return
+    }
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.controller = controller
+        },
+        pull: () => this.wake(),
+        cancel: () => {
+          // The client went away.
+          this.wake()
+          this.abandon()
+        },
       },
-      cancel() {
-        close()
-      },
-    },
-    { highWaterMark: 0 },
-  )
+      { highWaterMark: 0 },
+    )
+    this.resolve(new Response(stream, this.init(-1)))
+  }
+
+  protected sendChunk(chunk: Chunk): void {
+    if (this.bodiless) return
+    this.controller?.enqueue(chunkBytes(chunk))
+  }
+
+  protected sendEnd(): void {
+    try {
+      this.controller?.close()
+    } catch {
+      // cancelled by the client meanwhile
+    }
+  }
+
+  protected sendError(status: number, message: string): void {
+    const body = chunkBytes(message + '\n')
+    const headers = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.byteLength) }
+    this.resolve(new Response(this.method === 'HEAD' ? null : body, { status, statusText: STATUS_TEXT[status] ?? '', headers }))
+  }
+
+  /** Bytes went out: an errored stream makes the host cut the response. */
+  protected cut(error: unknown): void {
+    try {
+      this.controller?.error(error)
+    } catch {
+      // already closed or cancelled
+    }
+  }
+
+  protected mustWait(): boolean {
+    const controller = this.controller
+    return controller !== null && !this.gone && (controller.desiredSize ?? 1) <= 0
+  }
+
+  protected waitWritable(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waiting = resolve
+    })
+  }
+
+  private wake(): void {
+    const waiting = this.waiting
+    this.waiting = null
+    waiting?.()
+  }
+
+  protected log(message: string): void {
+    try {
+      this.errors.write(message)
+    } catch {
+      // a broken error log must not break the response
+    }
+  }
+
+  protected finished(): void {}
 }
 
-/** The environ for a Fetch request; null when the path cannot be decoded (a 400). */
+/**
+ * The environ for a Fetch request, as every postern server builds it
+ * (lib/gateway/environ.ts); null when the path cannot be decoded (a 400).
+ */
 export function fetchEnviron(request: Request, info: unknown, errors: ErrorStream, limit = DEFAULT_BODY_LIMIT): Environ | null {
-  const url = new URL(request.url)
-  const pathInfo = decodePath(url.pathname)
-  if (pathInfo === null) return null
-  const https = url.protocol === 'https:'
-  const remote = remoteOf(request, info)
-  const environ: Environ = {
-    REQUEST_METHOD: request.method,
-    SCRIPT_NAME: '',
-    PATH_INFO: pathInfo,
-    QUERY_STRING: url.search.slice(1),
-    REQUEST_URI: url.pathname + url.search,
-    CONTENT_TYPE: request.headers.get('content-type') ?? '',
-    CONTENT_LENGTH: request.headers.get('content-length') ?? '',
-    SERVER_NAME: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-    SERVER_PORT: url.port !== '' ? url.port : https ? '443' : '80',
-    SERVER_PROTOCOL: 'HTTP/1.1',
-    REMOTE_ADDR: remote.address,
-    REMOTE_PORT: remote.port,
-    'gateway.version': GATEWAY_VERSION,
-    'gateway.url_scheme': https ? 'https' : 'http',
-    'gateway.input': undefined as unknown as StreamInput,
-    'gateway.errors': errors,
-    'gateway.multithread': false,
-    'gateway.multiprocess': false,
-    'gateway.run_once': false,
+  try {
+    return environOf(request, info, errors, limit)
+  } catch {
+    return null
   }
+}
+
+/** The environ for a Fetch request; throws a 400 GatewayError when the path cannot be decoded. */
+function environOf(request: Request, info: unknown, errors: ErrorStream, limit: number): Environ {
+  const url = request.url
+  // `request.url` is absolute; the target is what follows the authority, as sent (not re-encoded by URL).
+  const scheme = url.indexOf('://')
+  const slash = url.indexOf('/', scheme + 3)
+  const origin = slash < 0 ? url : url.slice(0, slash)
+  const target = slash < 0 ? '/' : url.slice(slash)
+  const https = url.startsWith('https:')
+  const host = origin.slice(scheme + 3)
+  const remote = remoteOf(request, info)
+  const bracket = host.lastIndexOf(']')
+  const colon = host.lastIndexOf(':')
+  const port = colon > bracket ? host.slice(colon + 1) : ''
+  const name = colon > bracket ? host.slice(0, colon) : host
+  const local = localOf(info)
+  const connection: ConnectionInfo = {
+    serverName: local?.address ?? (name.startsWith('[') ? name.slice(1, -1) : name),
+    serverPort: local?.port ?? (port !== '' ? port : https ? '443' : '80'),
+    remoteAddr: remote.address,
+    remotePort: remote.port,
+    scheme: https ? 'https' : 'http',
+    errors,
+    multiprocess: false,
+  }
+  // The headers as a flat list; the URL's authority stands for the Host header when there is none.
+  const headers: string[] = []
   request.headers.forEach((value, name) => {
-    if (name === 'content-type' || name === 'content-length' || name.includes('_')) return
-    environ[environKey(name)] = value
+    headers.push(name, value)
   })
-  if (environ.HTTP_HOST === undefined) environ.HTTP_HOST = url.host
-  const length = /^\d+$/.test(environ.CONTENT_LENGTH) ? Number(environ.CONTENT_LENGTH) : request.body === null ? 0 : null
-  environ['gateway.input'] = new StreamInput(streamChunks(request.body), length, limit)
+  headers.push(':authority', host)
+  const input = new StreamInput(streamChunks(request.body), null, limit)
+  const environ = buildEnviron(request.method, target, 'HTTP/1.1', headers, connection, input)
+  input.length = /^\d+$/.test(environ.CONTENT_LENGTH) ? Number(environ.CONTENT_LENGTH) : request.body === null ? 0 : null
   return environ
 }
 
@@ -158,6 +229,17 @@ async function* streamChunks(stream: ReadableStream<Uint8Array> | null): AsyncGe
     if (!done) await reader.cancel().catch(() => {})
     else reader.releaseLock()
   }
+}
+
+/**
+ * The address the server listens on, from Bun's server (`hostname`, `port`);
+ * Deno's handler info does not say it, so there the URL's authority stands in.
+ */
+function localOf(info: unknown): { address: string; port: string } | null {
+  if (typeof info !== 'object' || info === null) return null
+  const bun = info as { hostname?: unknown; port?: unknown; requestIP?: unknown }
+  if (typeof bun.requestIP !== 'function' || typeof bun.hostname !== 'string' || typeof bun.port !== 'number') return null
+  return { address: bun.hostname, port: String(bun.port) }
 }
 
 /** The client's address, from Deno's handler info (`remoteAddr`) or Bun's server (`requestIP`). */

@@ -9,12 +9,14 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants as h2constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
-import { GATEWAY_VERSION, type Environ, type ErrorStream, type GatewayApp } from '../gateway/spec.js'
-import { environKey } from '../gateway/headers.js'
+import { GatewayError, type Chunk, type Environ, type Headers, type ErrorStream, type GatewayApp } from '../gateway/spec.js'
+import { STATUS_TEXT } from '../gateway/headers.js'
 import { stderrStream } from '../gateway/errors.js'
-import { callApp, concat, drain, errorResponse, hasNoBody, plainResponse, reportError, type ErrorResponse, type Started } from '../gateway/runner.js'
-import { DEFAULT_BODY_LIMIT, StreamInput } from '../gateway/stream-input.js'
-import { decodePath, splitTarget } from '../gateway/target.js'
+import { buildEnviron, MALFORMED_PATH, type ConnectionInfo, type Mount } from '../gateway/environ.js'
+import { GatewayCall, joinChunks } from '../gateway/runner.js'
+import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
+import { StreamInput } from '../gateway/stream-input.js'
+import { decodePath } from '../gateway/target.js'
 
 export interface NodeAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: standard error. */
@@ -38,9 +40,9 @@ interface Res {
   readonly headersSent: boolean
   setHeader(name: string, value: string | string[]): unknown
   hasHeader(name: string): boolean
-  writeHead(status: number, reason?: string): unknown
+  writeHead(status: number, reason?: string, headers?: string[]): unknown
   write(chunk: Uint8Array): boolean
-  end(chunk?: Uint8Array): unknown
+  end(chunk?: Uint8Array | string): unknown
   destroy(error?: Error): unknown
   once(event: string, listener: () => void): unknown
   off(event: string, listener: () => void): unknown
@@ -51,92 +53,149 @@ interface Res {
 /** Wraps `app` as a listener for `http.createServer`, `https`, `http2` (compat) or `express().use()`. */
 export function toNodeListener(app: GatewayApp, options: NodeAdapterOptions = {}): NodeRequestListener {
   const errors = options.errors ?? stderrStream
+  const infos = new WeakMap<object, ConnectionInfo>()
   return (req, res) => {
-    void respond(app, req, res as unknown as Res, options, errors).catch((error: unknown) => {
-      reportError(errors, 'node adapter failure', error)
-      abort(res as unknown as Res)
-    })
+    const call = new NodeCall(req, res as unknown as Res, errors)
+    let environ: Environ
+    try {
+      environ = environOf(req, options, errors, infos)
+    } catch (error) {
+      call.refuse(400, error instanceof Error ? error.message : MALFORMED_PATH)
+      return
+    }
+    call.run(app, environ)
+    // A sync app with an array body is done by now; only a response still in flight listens for the client leaving.
+    if (!call.done) call.watch()
   }
 }
 
-async function respond(app: GatewayApp, req: NodeRequest, res: Res, options: NodeAdapterOptions, errors: ErrorStream): Promise<void> {
-  const method = req.method ?? 'GET'
-  const http1 = req.httpVersionMajor < 2
-  let ended = false
-  let finished = false
-  let aborted = false
-  let started: Started | undefined
-  let onAbort = (): void => {}
-  const whenAborted = new Promise<null>((resolve) => {
-    onAbort = () => resolve(null)
-  })
-  // The HTTP/2 compatibility API emits 'finish' for a reset stream too:
-  // only a finish after our own end() means the response went out whole.
-  res.once('finish', () => {
-    finished = ended
-  })
-  const end = (chunk?: Uint8Array): void => {
-    ended = true
-    res.end(chunk)
-  }
-  res.once('close', () => {
-    if (finished) return
-    // The client went away before the response was complete.
-    aborted = true
-    onAbort()
-    void started?.close().catch((error: unknown) => reportError(errors, 'body close() failed', error))
-  })
+/** One app call whose response goes to a Node `ServerResponse`: the runner's sink for node:http. */
+class NodeCall extends GatewayCall {
+  private readonly res: Res
+  private readonly http1: boolean
+  private readonly errors: ErrorStream
+  private blocked = false
+  private waiting: (() => void) | null = null
 
-  const environ = nodeEnviron(req, options, errors)
-  if (environ === null) {
-    sendError(res, end, method, http1, plainResponse(400, 'malformed percent-encoding in the request path'))
-    return
+  constructor(req: NodeRequest, res: Res, errors: ErrorStream) {
+    super(req.method ?? 'GET', req.url ?? '/')
+    this.res = res
+    this.http1 = req.httpVersionMajor < 2
+    this.errors = errors
   }
-  try {
-    started = await callApp(app, environ)
-  } catch (error) {
-    const response = errorResponse(error, errors)
-    if (!aborted) sendError(res, end, method, http1, response)
-    return
+
+  /** Listens for the client going away before the response is complete. */
+  watch(): void {
+    const onClose = (): void => {
+      this.wake()
+      if (!this.done) this.abandon()
+    }
+    this.res.once('close', onClose)
   }
-  try {
-    if (aborted) return
-    const noBody = hasNoBody(method, started.status)
-    setHeaders(res, started.headers)
-    if (started.done) {
-      // The whole body is here: frame it with its length.
-      const whole = concat(started.first)
-      // A HEAD answer carries the length a GET would have (RFC 9110 §9.3.2).
-      if (!hasNoBody('GET', started.status) && !res.hasHeader('content-length')) res.setHeader('Content-Length', String(whole.byteLength))
-      writeHead(res, http1, started.status, started.reason)
-      end(noBody || whole.byteLength === 0 ? undefined : whole)
+
+  protected sendWhole(chunks: readonly Chunk[], total: number): void {
+    const res = this.res
+    const facts = this.facts!
+    // A HEAD answer carries the length a GET would have (RFC 9110 §9.3.2).
+    const length = facts.declaredLength < 0 && this.code !== 204 && this.code !== 304 ? String(total) : null
+    writeHead(res, this.http1, this.code, this.status, this.headers, length)
+    if (this.noBody || total === 0) res.end()
+    else if (chunks.length === 1) res.end(chunks[0] as Uint8Array)
+    else res.end(joinChunks(chunks, total))
+  }
+
+  protected sendHead(): void {
+    writeHead(this.res, this.http1, this.code, this.status, this.headers, null)
+  }
+
+  protected sendChunk(chunk: Chunk): void {
+    if (!this.res.write(chunk as Uint8Array)) this.blocked = true
+  }
+
+  protected sendEnd(): void {
+    this.res.end()
+  }
+
+  protected sendError(status: number, message: string): void {
+    const res = this.res
+    if (res.headersSent) {
+      abort(res)
       return
     }
-    writeHead(res, http1, started.status, started.reason)
-    if (noBody) {
-      end()
-      await drain(started, errors)
-      return
-    }
-    for (const chunk of started.first) {
-      if (!res.write(chunk)) await drained(res, whenAborted)
-    }
-    for (;;) {
-      const next = started.next()
-      next.catch(() => {}) // may lose the race to an abort; its failure is then of no interest
-      const chunk = await Promise.race([next, whenAborted])
-      if (chunk === null || aborted) break
-      if (!res.write(chunk)) await drained(res, whenAborted)
-    }
-    if (!aborted) end()
-  } catch (error) {
-    // Bytes may have gone out: cut the connection so the client sees a
-    // truncated response, never a wrong one.
-    reportError(errors, 'app error after the response started', error)
-    abort(res)
-  } finally {
-    await started.close().catch((error: unknown) => reportError(errors, 'body close() failed', error))
+    const body = message + '\n'
+    const headers: Array<[string, string]> = [
+      ['Content-Type', 'text/plain; charset=utf-8'],
+      ['Content-Length', String(Buffer.byteLength(body))],
+    ]
+    setHeaders(res, headers)
+    if (this.http1) res.writeHead(status, STATUS_TEXT[status] ?? '')
+    else res.writeHead(status)
+    res.end(this.method === 'HEAD' ? undefined : body)
   }
+
+  protected cut(): void {
+    abort(this.res)
+  }
+
+  protected mustWait(): boolean {
+    return this.blocked && !this.gone
+  }
+
+  protected waitWritable(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waiting = resolve
+      this.res.once('drain', () => this.wake())
+    })
+  }
+
+  /** The response drained or closed: the body may go on (or learn it must stop). */
+  private wake(): void {
+    this.blocked = false
+    const waiting = this.waiting
+    this.waiting = null
+    waiting?.()
+  }
+
+  protected log(message: string): void {
+    try {
+      this.errors.write(message)
+    } catch {
+      // a broken error log must not break the response
+    }
+  }
+
+  protected finished(): void {}
+}
+
+/**
+ * Writes the head. On HTTP/1 the headers go as one flat list (one call, no
+ * per-name bookkeeping); Node applies such a list with `setHeader` when
+ * something (Express) set headers before, which would keep only the last of
+ * repeated names, so repeated names (Set-Cookie) are grouped first.
+ */
+function writeHead(res: Res, http1: boolean, code: number, status: string, headers: Headers, length: string | null): void {
+  if (http1 && !hasRepeatedName(headers)) {
+    const flat: string[] = []
+    for (let i = 0; i < headers.length; i++) flat.push(headers[i]![0], headers[i]![1])
+    if (length !== null) flat.push('Content-Length', length)
+    res.writeHead(code, status.slice(4), flat)
+    return
+  }
+  setHeaders(res, headers)
+  if (length !== null) res.setHeader('Content-Length', length)
+  if (http1) res.writeHead(code, status.slice(4))
+  else res.writeHead(code) // HTTP/2 has no reason phrase (RFC 9113 §8.3.2)
+}
+
+function hasRepeatedName(headers: Headers): boolean {
+  for (let i = 1; i < headers.length; i++) {
+    const name = headers[i]![0]
+    for (let j = 0; j < i; j++) {
+      const other = headers[j]![0]
+      if (other.length === name.length && other.toLowerCase() === name.toLowerCase()) return true
+    }
+  }
+  return false
 }
 
 function setHeaders(res: Res, headers: ReadonlyArray<[string, string]>): void {
@@ -149,22 +208,6 @@ function setHeaders(res: Res, headers: ReadonlyArray<[string, string]>): void {
     else entry[1].push(value)
   }
   for (const [name, values] of grouped.values()) res.setHeader(name, values.length === 1 ? values[0]! : values)
-}
-
-function writeHead(res: Res, http1: boolean, status: number, reason: string): void {
-  // HTTP/2 has no reason phrase (RFC 9113 §8.3.2).
-  if (http1) res.writeHead(status, reason)
-  else res.writeHead(status)
-}
-
-function sendError(res: Res, end: (chunk?: Uint8Array) => void, method: string, http1: boolean, response: ErrorResponse): void {
-  if (res.headersSent) {
-    abort(res)
-    return
-  }
-  setHeaders(res, response.headers)
-  writeHead(res, http1, response.status, response.reason)
-  end(method === 'HEAD' ? undefined : response.body)
 }
 
 /**
@@ -182,85 +225,54 @@ function abort(res: Res): void {
   else socket.end(() => socket.destroy())
 }
 
-function drained(res: Res, whenAborted: Promise<null>): Promise<unknown> {
-  return Promise.race([
-    new Promise<void>((resolve) => {
-      const done = (): void => {
-        res.off('drain', done)
-        res.off('close', done)
-        resolve()
-      }
-      res.once('drain', done)
-      res.once('close', done)
-    }),
-    whenAborted,
-  ])
-}
 
 
 /**
- * The environ for a Node request, as postern's server builds it; null when
- * the path cannot be decoded (a 400). Under Express, `baseUrl` (where the
- * handler is mounted) becomes `SCRIPT_NAME` and `originalUrl` `REQUEST_URI`.
+ * The environ for a Node request, as every postern server builds it
+ * (lib/gateway/environ.ts); null when the path cannot be decoded (a 400).
+ * Under Express, `baseUrl` (where the handler is mounted) becomes
+ * `SCRIPT_NAME` and `originalUrl` `REQUEST_URI`.
  */
 export function nodeEnviron(req: NodeRequest, options: NodeAdapterOptions = {}, errors: ErrorStream = options.errors ?? stderrStream): Environ | null {
-  const mounted = req as { baseUrl?: unknown; originalUrl?: unknown }
-  const url = req.url ?? '/'
-  const { path, query } = splitTarget(url)
-  const pathInfo = decodePath(path)
-  if (pathInfo === null) return null
-  const scriptName = typeof mounted.baseUrl === 'string' ? decodePath(mounted.baseUrl) : ''
-  if (scriptName === null) return null
-  const socket = req.socket as { localAddress?: string; localPort?: number; remoteAddress?: string; remotePort?: number; encrypted?: boolean } | null
-  const http2 = req.httpVersionMajor >= 2
-  const environ: Environ = {
-    REQUEST_METHOD: req.method ?? 'GET',
-    SCRIPT_NAME: scriptName,
-    PATH_INFO: pathInfo,
-    QUERY_STRING: query,
-    REQUEST_URI: typeof mounted.originalUrl === 'string' ? mounted.originalUrl : url,
-    CONTENT_TYPE: '',
-    CONTENT_LENGTH: '',
-    SERVER_NAME: socket?.localAddress ?? '',
-    SERVER_PORT: String(socket?.localPort ?? ''),
-    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
-    REMOTE_ADDR: socket?.remoteAddress ?? '',
-    REMOTE_PORT: String(socket?.remotePort ?? ''),
-    'gateway.version': GATEWAY_VERSION,
-    'gateway.url_scheme': options.urlScheme ?? (socket?.encrypted === true ? 'https' : 'http'),
-    'gateway.input': undefined as unknown as StreamInput,
-    'gateway.errors': errors,
-    'gateway.multithread': false,
-    'gateway.multiprocess': options.multiprocess ?? false,
-    'gateway.run_once': false,
+  try {
+    return environOf(req, options, errors, null)
+  } catch {
+    return null
   }
-  let authority: string | undefined
-  let chunked = false
-  const raw = req.rawHeaders
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase()
-    const value = raw[i + 1]!
-    if (name.charCodeAt(0) === 0x3a /* : */) {
-      if (name === ':authority') authority = value
-      continue // other HTTP/2 pseudo-headers are in REQUEST_METHOD, REQUEST_URI, url_scheme
-    }
-    if (name === 'content-type') environ.CONTENT_TYPE = environ.CONTENT_TYPE === '' ? value : `${environ.CONTENT_TYPE}, ${value}`
-    else if (name === 'content-length') environ.CONTENT_LENGTH = value.trim()
-    else if (name.includes('_')) continue // would alias the `-` spelling after conversion
-    else {
-      if (name === 'transfer-encoding') chunked = true
-      const key = environKey(name)
-      const previous = environ[key]
-      environ[key] = typeof previous !== 'string' ? value : `${previous}${name === 'cookie' ? '; ' : ', '}${value}`
-    }
-  }
-  if (environ.HTTP_HOST === undefined && authority !== undefined) environ.HTTP_HOST = authority
+}
 
+type NodeSocket = { localAddress?: string; localPort?: number; remoteAddress?: string; remotePort?: number; encrypted?: boolean } | null
+
+/** The environ for a Node request; throws a 400 GatewayError when the path cannot be decoded. */
+function environOf(req: NodeRequest, options: NodeAdapterOptions, errors: ErrorStream, infos: WeakMap<object, ConnectionInfo> | null): Environ {
+  const socket = req.socket as NodeSocket
+  let info = socket === null ? undefined : infos?.get(socket)
+  if (info === undefined) {
+    info = {
+      serverName: socket?.localAddress ?? '',
+      serverPort: String(socket?.localPort ?? ''),
+      remoteAddr: socket?.remoteAddress ?? '',
+      remotePort: String(socket?.remotePort ?? ''),
+      scheme: options.urlScheme ?? (socket?.encrypted === true ? 'https' : 'http'),
+      errors,
+      multiprocess: options.multiprocess ?? false,
+    }
+    if (socket !== null && infos !== null) infos.set(socket, info)
+  }
+  const mounted = req as { baseUrl?: unknown; originalUrl?: unknown }
+  let mount: Mount | undefined
+  if (typeof mounted.baseUrl === 'string' || typeof mounted.originalUrl === 'string') {
+    const scriptName = typeof mounted.baseUrl === 'string' ? decodePath(mounted.baseUrl) : ''
+    if (scriptName === null) throw new GatewayError(400, MALFORMED_PATH)
+    mount = { scriptName, requestUri: typeof mounted.originalUrl === 'string' ? mounted.originalUrl : (req.url ?? '/') }
+  }
+  const input = new StreamInput(req, null, options.maxBodySize ?? DEFAULT_BODY_LIMIT, () => pairs(req.rawTrailers))
+  const environ = buildEnviron(req.method ?? 'GET', req.url ?? '/', `HTTP/${req.httpVersion}`, req.rawHeaders, info, input, mount)
   let length: number | null
   if (/^\d+$/.test(environ.CONTENT_LENGTH)) length = Number(environ.CONTENT_LENGTH)
-  else if (http2) length = (req as Http2ServerRequest).stream.endAfterHeaders ? 0 : null
-  else length = chunked ? null : 0
-  environ['gateway.input'] = new StreamInput(req, length, options.maxBodySize ?? DEFAULT_BODY_LIMIT, () => pairs(req.rawTrailers))
+  else if (req.httpVersionMajor >= 2) length = (req as Http2ServerRequest).stream.endAfterHeaders ? 0 : null
+  else length = environ.HTTP_TRANSFER_ENCODING !== undefined ? null : 0
+  input.length = length
   return environ
 }
 

@@ -1,16 +1,17 @@
 /**
  * In-process requests: calls a gateway app with an environ built from
  * `{ method, url, headers, body }` and collects its response, with no
- * socket. It plays the server's part faithfully enough for tests: HEAD,
- * 204 and 304 bodies are iterated and dropped, `close()` is called once,
- * a second `startResponse` with an error replaces the first, and an app
- * that throws before starting answers 500.
+ * socket. It plays the server's part exactly: the environ comes from the one
+ * environ builder and the app is called by the one runner every server uses
+ * (HEAD, 204 and 304 bodies iterated and dropped, `close()` called once, a
+ * second `startResponse` with an error replacing the first, an app that
+ * throws before starting answered by the error policy).
  */
-import { describeError } from './errors.js'
-import { GatewayError, GATEWAY_VERSION, type Body, type Environ, type ErrorStream, type GatewayApp, type GatewayInput, type Headers } from './spec.js'
-import { environKey, parseStatus } from './headers.js'
-import { decodePath } from './target.js'
-import { StreamInput } from './stream-input.js'
+import type { Chunk, Environ, ErrorStream, GatewayApp, GatewayInput, Headers } from './spec.js'
+import { STATUS_TEXT } from './headers.js'
+import { buildEnviron, type ConnectionInfo } from './environ.js'
+import { GatewayCall, chunkBytes, joinChunks } from './runner.js'
+import { StreamInput, concat } from './stream-input.js'
 
 export interface InjectOptions {
   method?: string
@@ -43,6 +44,16 @@ export interface InjectResponse {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
+/** The connection an in-process request pretends to come on. */
+const LOCAL: Omit<ConnectionInfo, 'errors'> = {
+  serverName: 'localhost',
+  serverPort: '80',
+  remoteAddr: '127.0.0.1',
+  remotePort: '0',
+  scheme: 'http',
+  multiprocess: false,
+}
+
 /** The request body as the server would give it, from bytes in memory. */
 function bodyInput(data: Uint8Array, chunked: boolean): GatewayInput {
   async function* once(): AsyncIterable<Uint8Array> {
@@ -51,113 +62,120 @@ function bodyInput(data: Uint8Array, chunked: boolean): GatewayInput {
   return new StreamInput(once(), chunked ? null : data.length)
 }
 
-/** Builds the environ a server would for this request. */
-export function buildEnviron(options: InjectOptions, errors: ErrorStream): Environ {
-  const method = options.method ?? 'GET'
-  const url = options.url ?? '/'
-  const q = url.indexOf('?')
-  const rawPath = q === -1 ? url : url.slice(0, q)
+/**
+ * Builds the environ a server would for this request, with the one environ
+ * builder every server uses. Throws a 400 {@link GatewayError} when the path's
+ * percent-encoding is malformed, as a server would answer.
+ */
+export function injectEnviron(options: InjectOptions, errors: ErrorStream): Environ {
   let data: Uint8Array = new Uint8Array(0)
-  const headers: Record<string, string> = {}
-  for (const [k, v] of Object.entries(options.headers ?? {})) headers[k.toLowerCase()] = v
+  const given = Object.entries(options.headers ?? {})
+  const has = (name: string): boolean => given.some(([k]) => k.toLowerCase() === name)
+  const headers: string[] = []
+  // Values as a parser gives them: surrounding spaces and tabs are not part of a field value (RFC 9112 §5.1).
+  for (const [name, value] of given) headers.push(name, value.replace(/^[ \t]+|[ \t]+$/g, ''))
   if (options.body !== undefined) {
     if (typeof options.body === 'string') data = encoder.encode(options.body)
     else if (options.body instanceof Uint8Array) data = options.body
     else {
       data = encoder.encode(JSON.stringify(options.body))
-      headers['content-type'] ??= 'application/json'
+      if (!has('content-type')) headers.push('content-type', 'application/json')
     }
   }
-  const chunked = headers['transfer-encoding'] !== undefined
-  if (!chunked && (data.length > 0 || options.body !== undefined)) headers['content-length'] ??= String(data.length)
-  const environ: Environ = {
-    REQUEST_METHOD: method,
-    SCRIPT_NAME: '',
-    PATH_INFO: decodePath(rawPath) ?? rawPath, // in process, a malformed escape is left as sent
-    QUERY_STRING: q === -1 ? '' : url.slice(q + 1),
-    REQUEST_URI: url,
-    CONTENT_TYPE: headers['content-type'] ?? '',
-    CONTENT_LENGTH: headers['content-length'] ?? '',
-    SERVER_NAME: 'localhost',
-    SERVER_PORT: '80',
-    SERVER_PROTOCOL: 'HTTP/1.1',
-    REMOTE_ADDR: '127.0.0.1',
-    REMOTE_PORT: '0',
-    'gateway.version': GATEWAY_VERSION,
-    'gateway.url_scheme': 'http',
-    'gateway.input': bodyInput(data, chunked),
-    'gateway.errors': errors,
-    'gateway.multithread': false,
-    'gateway.multiprocess': false,
-    'gateway.run_once': false,
-  }
-  environ.HTTP_HOST = 'localhost'
-  for (const [name, value] of Object.entries(headers)) {
-    if (name === 'content-type' || name === 'content-length' || name.includes('_')) continue
-    environ[environKey(name)] = value
-  }
+  const chunked = has('transfer-encoding')
+  if (!chunked && (data.length > 0 || options.body !== undefined) && !has('content-length')) headers.push('content-length', String(data.length))
+  headers.push(':authority', 'localhost') // the Host when none is given
+  const environ = buildEnviron(options.method ?? 'GET', options.url ?? '/', 'HTTP/1.1', headers, { ...LOCAL, errors }, bodyInput(data, chunked))
   Object.assign(environ, options.environ)
   return environ
 }
 
+/**
+ * The runner's sink for `inject`: collects the response in memory. A
+ * response cut after it started rejects with the app's error.
+ */
+class InjectCall extends GatewayCall {
+  readonly chunks: Uint8Array[] = []
+  private readonly errors: ErrorStream
+  private readonly settle: (error: unknown) => void
+
+  constructor(method: string, target: string, errors: ErrorStream, settle: (error: unknown) => void) {
+    super(method, target)
+    this.errors = errors
+    this.settle = settle
+  }
+
+  protected sendWhole(chunks: readonly Chunk[], total: number): void {
+    if (!this.noBody && total > 0) this.chunks.push(joinChunks(chunks, total))
+  }
+  protected sendHead(): void {}
+  protected sendChunk(chunk: Chunk): void {
+    this.chunks.push(chunkBytes(chunk))
+  }
+  protected sendEnd(): void {}
+  protected sendError(status: number, message: string): void {
+    this.code = status
+    this.status = `${status} ${STATUS_TEXT[status] ?? ''}`
+    this.headers = [['content-type', 'text/plain; charset=utf-8']]
+    this.chunks.length = 0
+    if (this.method !== 'HEAD') this.chunks.push(encoder.encode(message + '\n'))
+  }
+  protected cut(error: unknown): void {
+    this.cutBy = error
+  }
+  cutBy: unknown = undefined
+  protected mustWait(): boolean {
+    return false
+  }
+  protected waitWritable(): Promise<void> {
+    return Promise.resolve()
+  }
+  protected log(message: string): void {
+    try {
+      this.errors.write(message)
+    } catch {
+      // a broken error log must not break the response
+    }
+  }
+  protected finished(): void {
+    this.settle(this.cutBy)
+  }
+}
 
 /** Calls `app` in process and collects the response. */
 export async function inject(app: GatewayApp, options: InjectOptions = {}): Promise<InjectResponse> {
   const logged: string[] = []
   const errors: ErrorStream = options.errors ?? { write: (m) => void logged.push(m), flush() {} }
-  const environ = buildEnviron(options, errors)
-  let status: string | undefined
-  let headers: Headers = []
-  let sent = false
-  const chunks: Uint8Array[] = []
-  const add = (chunk: Uint8Array | string) => {
-    const bytes = typeof chunk === 'string' ? encoder.encode(chunk) : chunk
-    if (bytes.length > 0) sent = true
-    chunks.push(bytes)
-  }
-  const startResponse = (s: string, h: Headers, error?: unknown) => {
-    if (status !== undefined) {
-      if (error === undefined) throw new Error('startResponse called twice without an error')
-      if (sent) throw error
-      chunks.length = 0
+  const method = options.method ?? 'GET'
+  const url = options.url ?? '/'
+  let cutBy: unknown
+  const call = await new Promise<InjectCall>((resolve) => {
+    const made: InjectCall = new InjectCall(method, url, errors, (error) => {
+      cutBy = error
+      resolve(made)
+    })
+    let environ: Environ
+    try {
+      environ = injectEnviron(options, errors)
+    } catch (error) {
+      made.refuse(400, error instanceof Error ? error.message : 'Bad Request')
+      return
     }
-    if (parseStatus(s) === -1) throw new TypeError(`invalid status ${JSON.stringify(s)}`)
-    status = s
-    headers = h
-    return add
-  }
-  let body: Body | undefined
-  try {
-    body = await app(environ, startResponse)
-    if (Symbol.asyncIterator in body) {
-      for await (const chunk of body as AsyncIterable<Uint8Array | string>) add(chunk)
-    } else {
-      for (const chunk of body as Iterable<Uint8Array | string>) add(chunk)
-    }
-    if (status === undefined) throw new Error('the app returned without calling startResponse')
-  } catch (error) {
-    errors.write(describeError(error))
-    if (sent) throw error
-    status = error instanceof GatewayError && error.status >= 400 ? `${error.status} Error` : '500 Internal Server Error'
-    headers = [['content-type', 'text/plain; charset=utf-8']]
-    chunks.length = 0
-  } finally {
-    await body?.close?.()
-  }
-  const code = parseStatus(status)
-  const noBody = environ.REQUEST_METHOD === 'HEAD' || code === 204 || code === 304
-  const bytes = noBody ? new Uint8Array(0) : Buffer.concat(chunks)
+    made.run(app, environ)
+  })
+  if (cutBy !== undefined) throw cutBy
+  const bytes = concat(call.chunks)
   const text = decoder.decode(bytes)
   const flat: Record<string, string> = {}
-  for (const [n, v] of headers) {
+  for (const [n, v] of call.headers) {
     const lower = n.toLowerCase()
     flat[lower] = flat[lower] === undefined ? v : `${flat[lower]}, ${v}`
   }
   return {
-    status: code,
-    statusText: status.slice(4),
+    status: call.code,
+    statusText: call.status.slice(4),
     headers: flat,
-    rawHeaders: headers,
+    rawHeaders: call.headers,
     body: text,
     bytes,
     json: <T>() => JSON.parse(text) as T,

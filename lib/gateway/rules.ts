@@ -117,9 +117,11 @@ export function checkHeaders(headers: unknown): HeaderFacts {
       case H_HOP_BY_HOP:
         throw new GatewayViolation('hop-by-hop', `header ${JSON.stringify(n)} is hop-by-hop: framing and connection headers are the server's`)
       case H_CONTENT_LENGTH: {
-        if (!/^[0-9]{1,15}$/.test(v)) throw new GatewayViolation('header-form', `Content-Length must be digits, got ${JSON.stringify(v)}`)
+        if (!/^[0-9]{1,15}$/.test(v)) throw new GatewayViolation('content-length', `Content-Length must be digits, got ${JSON.stringify(v)}`)
         const length = Number(v)
-        if (declaredLength !== -1 && declaredLength !== length) throw new GatewayViolation('header-form', 'differing Content-Length headers')
+        if (declaredLength !== -1 && declaredLength !== length) {
+          throw new GatewayViolation('content-length', `differing Content-Length headers: ${declaredLength} and ${length}`)
+        }
         declaredLength = length
         break
       }
@@ -161,34 +163,29 @@ function headerKind(name: string): number {
   }
 }
 
-/**
- * The Content-Length an app declared [content-length]: one run of at most 15
- * digits, repeats agreeing; -1 when it set none. Pairs that are not
- * `[string, string]` are left to {@link checkHeaders}, which names them
- * [header-form].
- */
-export function checkContentLength(headers: unknown): number {
-  if (!Array.isArray(headers)) return -1
-  let declared = -1
-  for (const pair of headers as unknown[]) {
-    if (!Array.isArray(pair) || pair.length !== 2) continue
-    const name: unknown = pair[0]
-    const value: unknown = pair[1]
-    if (typeof name !== 'string' || typeof value !== 'string' || name.length !== 14 || name.toLowerCase() !== 'content-length') continue
-    if (!/^[0-9]{1,15}$/.test(value)) throw new GatewayViolation('content-length', `Content-Length must be digits, got ${JSON.stringify(value)}`)
-    const length = Number(value)
-    if (declared !== -1 && declared !== length) throw new GatewayViolation('content-length', `differing Content-Length headers: ${declared} and ${length}`)
-    declared = length
-  }
-  return declared
-}
-
 /** The UTF-8 length of a body chunk [chunk-type]: a `Uint8Array` or a string, nothing else. */
 export function chunkLength(chunk: unknown): number {
-  if (typeof chunk === 'string') return chunk.length === 0 ? 0 : Buffer.byteLength(chunk)
+  if (typeof chunk === 'string') return chunk.length === 0 ? 0 : utf8Length(chunk)
   if (chunk instanceof Uint8Array) return chunk.byteLength
   throw new GatewayViolation('chunk-type', `body chunks must be Uint8Array or string, got ${describeValue(chunk)}`)
 }
+
+/** A string's UTF-8 length: Node's native count where there is one (Bun has it too), else counted here (Deno). */
+const utf8Length: (text: string) => number =
+  (globalThis as { Buffer?: { byteLength(text: string): number } }).Buffer?.byteLength ??
+  ((text: string) => {
+    let n = 0
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      if (c < 0x80) n += 1
+      else if (c < 0x800) n += 2
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        n += 4 // a surrogate pair: one 4-byte character
+        i++
+      } else n += 3 // a BMP character, or a lone surrogate sent as U+FFFD
+    }
+    return n
+  })
 
 /**
  * Whether a response carries no body (RFC 9110 §6.4.1, §9.3.2): a `HEAD`

@@ -1,259 +1,454 @@
 /**
- * One gateway call driven the way lib/gateway.ts says a server must, for the
- * adapters that put postern apps on other servers (`toNodeListener`,
- * `toFetch`): it checks `startResponse` arguments, keeps the response
- * replaceable until the first body byte, and calls `close()` exactly once.
- * The adapter only moves the committed head and the chunks to its server.
+ * How a server calls an app, written once (in the spirit of wsgiref's
+ * `BaseHandler`): postern's HTTP/1.1 server, the node and fetch adapters and
+ * `inject` each subclass {@link GatewayCall} and implement its sink methods,
+ * which only move bytes. Everything the spec asks of a server between the
+ * request and the bytes is here:
+ *
+ * - `startResponse` and its rules [status-form] [header-form] [hop-by-hop]
+ *   [start-response-order]: replaceable with an error until the first byte;
+ * - the result [app-result]: a body or a promise of one, sync or async
+ *   iterable; an array is sent whole with its length known;
+ * - chunks [chunk-type], the app's Content-Length [content-length], no body
+ *   for HEAD/204/304 (still iterated and closed), no Content-Length on a 204;
+ * - `close()` exactly once, whatever happened [close-called];
+ * - the error policy (errors.ts): an error before the first byte is answered
+ *   (500, or the error's own status), after it the response is cut.
+ *
+ * The hot path makes no promise: a sync app that returns an array runs from
+ * `run()` to `sendWhole()` in one call. A streamed body costs one sink call
+ * per chunk and a promise only when the sink says to wait.
  */
-import { describeError, errorAnswer } from './errors.js'
-import { GatewayError, type Body, type Environ, type ErrorStream, type GatewayApp, type Headers, type StartResponse, type Write } from './spec.js'
-import { STATUS_TEXT, checkHeader, isHopByHop, parseStatus } from './headers.js'
-import { concat } from './stream-input.js'
+import type { Body, Chunk, Environ, GatewayApp, Headers, StartResponse, Write } from './spec.js'
+import { describeError as describe, errorAnswer } from './errors.js'
+import { GatewayViolation, checkHeaders, checkStatus, chunkLength, hasNoBody, type HeaderFacts } from './rules.js'
 
-/** A response whose head is fixed: the app can no longer replace it. */
-export interface Started {
-  status: number
-  /** The reason phrase, possibly empty. */
-  reason: string
-  headers: Headers
-  /** Bytes produced before the head was fixed (`write()` chunks, then the first non-empty body chunk). */
-  first: Uint8Array[]
-  /** True when the body already ended: `first` is the whole body. */
-  readonly done: boolean
-  /** The next non-empty chunk; null at the end. Rejects when the body fails. */
-  next(): Promise<Uint8Array | null>
-  /** Calls the body's `close()` (once, whatever happened); safe to call again. */
-  close(): Promise<void>
+const NEW = 0
+const STARTED = 1
+const COMMITTED = 2
+const DONE = 3
+
+/** Sync bodies are gathered up to this many bytes, so they go out whole with their length. */
+const GATHER_LIMIT = 64 * 1024
+
+const EMPTY_BODY: object = Object.freeze([])
+
+/**
+ * One call of an app for one request. A server makes one per request,
+ * calls {@link run}, and implements the sink methods below; it calls
+ * {@link abandon} when the client goes away.
+ */
+export abstract class GatewayCall {
+  /** The request method, which decides whether the response has a body. */
+  readonly method: string
+  /** The request target, for the error log. */
+  readonly target: string
+  /** The response's status code, once `startResponse` was called. */
+  code = 0
+  /** The status line's text (`'200 OK'`), once `startResponse` was called. */
+  status = ''
+  /** The app's headers, checked; a 204's Content-Length and repeated identical lengths removed. */
+  headers: Headers = []
+  /** What the headers say (declared length, Date, Server, ASCII). */
+  facts: HeaderFacts | null = null
+  /** Whether the response carries no body: HEAD, 204, 304. */
+  noBody = false
+  /** Body bytes produced so far. */
+  written = 0
+  /** The client went away: no more output. */
+  gone = false
+  private state = NEW
+  /** The body being streamed, so that it can be closed as soon as the client leaves. */
+  private streaming: Body | null = null
+  private bodyClosed = false
+  private writeFn: Write | null = null
+  readonly startResponse: StartResponse
+
+  constructor(method: string, target: string) {
+    this.method = method
+    this.target = target
+    this.startResponse = startResponseFor(this)
+  }
+
+  // --- the sink: what a server implements ---------------------------------
+
+  /** Sends the head and the whole body, whose length is `total` (chunks checked; none sent when `noBody`). */
+  protected abstract sendWhole(chunks: readonly Chunk[], total: number, strings: boolean): void
+  /** Sends the head of a body that will stream (its length unknown unless the app declared it). */
+  protected abstract sendHead(): void
+  /** Sends one non-empty chunk of a streamed body (never called when `noBody`). */
+  protected abstract sendChunk(chunk: Chunk, length: number): void
+  /** Ends a streamed body that was complete. */
+  protected abstract sendEnd(): void
+  /** Answers with an error before anything was sent: plain text `message`, status `status`. */
+  protected abstract sendError(status: number, message: string): void
+  /** Ends a started response abnormally (the connection cut, the stream errored): the client must see it truncated. */
+  protected abstract cut(error: unknown): void
+  /** Whether the body should wait before producing more (backpressure). */
+  protected abstract mustWait(): boolean
+  /** Resolves when more output may be produced, or the client is gone. */
+  protected abstract waitWritable(): Promise<void>
+  /** Writes one line to the server's error log. */
+  protected abstract log(message: string): void
+  /** The call is over: the response was sent whole, answered with an error, or cut. */
+  protected abstract finished(): void
+
+  // --- state ----------------------------------------------------------------
+
+  get done(): boolean {
+    return this.state === DONE
+  }
+
+  /** Whether any byte of the response was produced: it can no longer be replaced. */
+  get committed(): boolean {
+    return this.state >= COMMITTED
+  }
+
+  // --- running the app ------------------------------------------------------
+
+  /** Calls the app and sends its response through the sink. */
+  run(app: GatewayApp, environ: Environ): void {
+    let result: unknown
+    let then: unknown
+    try {
+      result = app(environ, this.startResponse)
+      // Reading `then` runs the app's code too (a getter, a Proxy): a throw there is the app's fault.
+      then = result !== null && typeof result === 'object' ? (result as PromiseLike<unknown>).then : undefined
+    } catch (error) {
+      this.fail(error)
+      return
+    }
+    if (typeof then === 'function') {
+      try {
+        ;(then as PromiseLike<unknown>['then']).call(
+          result,
+          (body) => this.respond(body),
+          (error: unknown) => this.fail(error),
+        )
+      } catch (error) {
+        this.fail(error)
+      }
+      return
+    }
+    this.respond(result)
+  }
+
+  /** `startResponse`, with the spec's rules. */
+  start(status: string, headers: unknown, error?: unknown): Write {
+    if (this.state !== NEW) {
+      if (error === undefined) throw new GatewayViolation('start-response-order', 'startResponse called a second time without an error')
+      if (this.state >= COMMITTED || this.gone) throw error
+    }
+    const code = checkStatus(status)
+    let facts = checkHeaders(headers)
+    let list = headers as Headers
+    if (facts.declaredLength >= 0 && (code === 204 || hasRepeatedLength(list))) {
+      // RFC 9110 §8.6: a 204 carries no Content-Length; identical repeats are sent once.
+      list = withoutRepeatedLength(list, code === 204)
+      if (code === 204) facts = { ...facts, declaredLength: -1 }
+    }
+    this.code = code
+    this.status = status
+    this.headers = list
+    this.facts = facts
+    this.state = STARTED
+    this.noBody = hasNoBody(this.method, code)
+    if (this.writeFn === null) this.writeFn = (chunk: Chunk) => this.legacyWrite(chunk)
+    return this.writeFn
+  }
+
+  private respond(result: unknown): void {
+    if (this.state === DONE) {
+      this.closeBody(result)
+      return
+    }
+    // Everything below touches the app's objects (getters, Proxies, iterators): any throw is the app's fault.
+    try {
+      this.dispatch(result)
+    } catch (error) {
+      this.closeBody(result)
+      this.fail(error)
+    }
+  }
+
+  /** Sends a body by its kind: an array at once, a sync iterable gathered, an async iterable pumped. */
+  private dispatch(result: unknown): void {
+    if (Array.isArray(result)) {
+      this.respondWhole(result, result)
+      return
+    }
+    if (result === null || typeof result !== 'object') {
+      this.fail(new GatewayViolation('app-result', `the app must return an iterable or async iterable body, got ${result === null ? 'null' : typeof result}`))
+      return
+    }
+    const body = result as Body
+    const asyncIter = (body as AsyncIterable<Chunk>)[Symbol.asyncIterator]
+    if (typeof asyncIter === 'function') {
+      void this.pump(body, asyncIter.call(body), false)
+      return
+    }
+    const syncIter = (body as Iterable<Chunk>)[Symbol.iterator]
+    if (typeof syncIter !== 'function') {
+      this.closeBody(body)
+      this.fail(new GatewayViolation('app-result', 'the app must return an iterable or async iterable body'))
+      return
+    }
+    const iterator: Iterator<Chunk> = syncIter.call(body)
+    const gathered: unknown[] = []
+    let bytes = 0
+    for (;;) {
+      const r = iterator.next()
+      if (r.done === true) {
+        this.respondWhole(gathered, body)
+        return
+      }
+      const value: unknown = r.value
+      gathered.push(value)
+      bytes += typeof value === 'string' ? value.length : value instanceof Uint8Array ? value.byteLength : 0
+      if (bytes > GATHER_LIMIT) break
+    }
+    // A long synchronous body: send what was gathered, then stream the rest.
+    for (const chunk of gathered) this.push(chunk)
+    void this.pump(body, iterator, true)
+  }
+
+  /** A body whose chunks are all known: its length is known, one sink call. */
+  private respondWhole(chunks: unknown[], body: object): void {
+    try {
+      if (this.state === NEW) throw new GatewayViolation('start-response-order', 'the app returned its body without calling startResponse')
+      let total = 0
+      let strings = true
+      for (let i = 0; i < chunks.length; i++) {
+        const chunk = chunks[i]
+        if (typeof chunk !== 'string') strings = false
+        total += chunkLength(chunk)
+      }
+      if (this.state === STARTED) {
+        const declared = this.facts!.declaredLength
+        if (declared >= 0 && declared !== total && !this.noBody) {
+          throw new GatewayViolation('content-length', `the app set Content-Length: ${declared} but its body has ${total} bytes`)
+        }
+        this.state = COMMITTED
+        this.written = total
+        this.sendWhole(chunks as Chunk[], total, strings)
+      } else {
+        // write() already committed the head: the chunks continue that stream.
+        for (const chunk of chunks) this.push(chunk)
+        this.closeBody(body)
+        this.finishStream()
+        return
+      }
+    } catch (error) {
+      this.closeBody(body)
+      this.fail(error)
+      return
+    }
+    this.closeBody(body)
+    this.complete()
+  }
+
+  /** Streams a body chunk by chunk, waiting whenever the sink says so. */
+  private async pump(body: Body, iterator: Iterator<Chunk> | AsyncIterator<Chunk>, sync: boolean): Promise<void> {
+    this.streaming = body
+    let ended = false
+    try {
+      for (;;) {
+        if (this.gone || this.state === DONE) break
+        const r = sync ? (iterator as Iterator<Chunk>).next() : await iterator.next()
+        if (r.done === true) {
+          ended = true
+          break
+        }
+        if (this.gone) break
+        this.push(r.value)
+        if (this.mustWait()) await this.waitWritable()
+      }
+    } catch (error) {
+      this.closeBody(body)
+      this.fail(error)
+      return
+    }
+    if (!ended) {
+      try {
+        if (typeof iterator.return === 'function') await iterator.return()
+      } catch {
+        // the body is being abandoned; its own cleanup errors are not the client's concern
+      }
+    }
+    this.closeBody(body)
+    if (ended && !this.gone) {
+      try {
+        this.finishStream()
+      } catch (error) {
+        this.fail(error)
+      }
+    }
+  }
+
+  private legacyWrite(chunk: Chunk): void {
+    if (this.state === NEW) throw new GatewayViolation('start-response-order', 'write() called before startResponse')
+    if (this.state === DONE || this.gone) return
+    this.push(chunk)
+  }
+
+  /** One chunk of a streamed body: checked, counted, and the head committed on the first non-empty one. */
+  private push(chunk: unknown): void {
+    const length = chunkLength(chunk)
+    if (this.state === NEW) throw new GatewayViolation('start-response-order', 'the body produced a chunk before startResponse was called')
+    if (length === 0) return
+    const declared = this.facts!.declaredLength
+    if (declared >= 0 && this.written + length > declared && !this.noBody) {
+      throw new GatewayViolation('content-length', `the app set Content-Length: ${declared} but its body has more bytes`)
+    }
+    if (this.state === STARTED) {
+      this.state = COMMITTED
+      this.sendHead()
+    }
+    this.written += length
+    if (!this.noBody) this.sendChunk(chunk as Chunk, length)
+  }
+
+  /** Ends a streamed body: the sink's end, or a cut when the declared length was not met. */
+  private finishStream(): void {
+    if (this.state === DONE) return
+    if (this.state === STARTED) {
+      this.respondWhole([], EMPTY_BODY)
+      return
+    }
+    const declared = this.facts!.declaredLength
+    if (declared >= 0 && this.written !== declared && !this.noBody) {
+      const error = new GatewayViolation('content-length', `the app set Content-Length: ${declared} but sent ${this.written} bytes; cutting the response`)
+      this.log(`postern: ${error.message}\n`)
+      this.cut(error)
+    } else {
+      this.sendEnd()
+    }
+    this.complete()
+  }
+
+  private complete(): void {
+    this.state = DONE
+    this.finished()
+  }
+
+  // --- faults ---------------------------------------------------------------
+
+  /**
+   * The app failed. Before any byte was sent the client gets the error
+   * policy's answer (errors.ts); after, the response is cut so the client
+   * sees it truncated, never a wrong one.
+   */
+  fail(error: unknown): void {
+    if (this.state === DONE) return
+    const { status, message } = errorAnswer(error)
+    if ((status >= 500 || this.state >= COMMITTED) && !this.gone) {
+      const when = this.state >= COMMITTED ? ' after the response started' : ''
+      this.log(`postern: app error${when}: ${describe(error)}\n    while answering ${this.method} ${this.target}\n`)
+    }
+    if (this.gone || this.state >= COMMITTED) {
+      this.cut(error)
+      this.complete()
+      return
+    }
+    this.state = COMMITTED
+    this.sendError(status, message)
+    this.complete()
+  }
+
+  /**
+   * Answers a request the app never sees (its target cannot be decoded, the
+   * server refused it) with a plain-text error, ending the call.
+   */
+  refuse(status: number, message: string): void {
+    if (this.state !== NEW) return
+    this.state = COMMITTED
+    this.sendError(status, message)
+    this.complete()
+  }
+
+  /**
+   * The client went away: stop producing output, and tell the app now by
+   * closing the body being streamed (a body still awaiting its next chunk
+   * would otherwise learn it only when that chunk comes, if ever).
+   */
+  abandon(): void {
+    this.gone = true
+    if (this.streaming !== null) this.closeBody(this.streaming)
+  }
+
+  /** Calls the body's `close()`, once for this call [close-called]. */
+  private closeBody(body: unknown): void {
+    if (this.bodyClosed) return
+    this.bodyClosed = true
+    if (body === null || typeof body !== 'object') return
+    try {
+      const close = (body as { close?: unknown }).close
+      if (typeof close !== 'function') return
+      const result: unknown = close.call(body)
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        ;(result as PromiseLike<unknown>).then(undefined, (error: unknown) => this.log(`postern: body close() failed: ${describe(error)}\n`))
+      }
+    } catch (error) {
+      this.log(`postern: body close() failed: ${describe(error)}\n`)
+    }
+  }
+}
+
+/**
+ * Makes a call's `startResponse`. A plain closure rather than a class
+ * field: loaders that keep function names (tsx) would otherwise rename a
+ * field function on every request.
+ */
+function startResponseFor(call: GatewayCall): StartResponse {
+  return (status, headers, error) => call.start(status, headers, error)
+}
+
+function isContentLength(name: string): boolean {
+  return name.length === 14 && name.toLowerCase() === 'content-length'
+}
+
+function hasRepeatedLength(headers: Headers): boolean {
+  let seen = false
+  for (let i = 0; i < headers.length; i++) {
+    if (!isContentLength(headers[i]![0])) continue
+    if (seen) return true
+    seen = true
+  }
+  return false
+}
+
+/** The headers with Content-Length kept once, or dropped (`all`). */
+function withoutRepeatedLength(headers: Headers, all: boolean): Headers {
+  let seen = all
+  return headers.filter(([name]) => {
+    if (!isContentLength(name)) return true
+    const keep = !seen
+    seen = true
+    return keep
+  })
 }
 
 const encoder = new TextEncoder()
 
-function toBytes(chunk: unknown): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk
-  if (typeof chunk === 'string') return encoder.encode(chunk)
-  throw new TypeError(`body chunks must be Uint8Array or string, got ${chunk === null ? 'null' : typeof chunk} [chunk-type]`)
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
-}
-
-/**
- * Calls `app` and runs it up to its first body byte (or its end). Resolves
- * with the fixed head; rejects (after closing the body) when the app fails
- * before that, so the adapter can still answer with an error.
- */
-export async function callApp(app: GatewayApp, environ: Environ): Promise<Started> {
-  let status: string | null = null
-  let headers: Headers = []
-  let fixed = false
-  const written: Uint8Array[] = []
-
-  const write: Write = (chunk) => {
-    written.push(toBytes(chunk))
+/** A whole body's chunks as one `Uint8Array` (no copy for a single byte chunk), for sinks that need bytes. */
+export function joinChunks(chunks: readonly Chunk[], total: number): Uint8Array {
+  if (chunks.length === 1) {
+    const only = chunks[0]!
+    return typeof only === 'string' ? encoder.encode(only) : only
   }
-  const startResponse: StartResponse = (s, h, error) => {
-    if (status !== null) {
-      if (error === undefined) throw new Error('startResponse was called a second time without an error [start-response-order]')
-      if (fixed) throw error
-    }
-    if (parseStatus(s) < 0) throw new TypeError(`status ${JSON.stringify(s)} is not of the form '200 OK' with a code 200-599 [status-form]`)
-    if (!Array.isArray(h)) throw new TypeError('headers must be an array of [name, value] pairs [header-form]')
-    for (const pair of h as unknown[]) {
-      if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError('each header must be a [name, value] pair [header-form]')
-      const problem = checkHeader(pair[0], pair[1])
-      if (problem !== null) throw new TypeError(`${problem} [header-form]`)
-      if (isHopByHop(pair[0] as string)) throw new TypeError(`header ${JSON.stringify(pair[0])} is hop-by-hop: framing is the server's job [hop-by-hop]`)
-    }
-    status = s
-    headers = h.slice()
-    return write
-  }
-
-  let body: Body | undefined
-  let iterator: Iterator<unknown> | AsyncIterator<unknown> | undefined
-  let done = false
-  let closing: Promise<void> | undefined
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      // An abandoned generator gets return() so its finally blocks run;
-      // not awaited, as it may be suspended on something that never settles.
-      if (!done && iterator?.return !== undefined) {
-        try {
-          void Promise.resolve(iterator.return()).catch(() => {})
-        } catch {
-          // a running sync generator refuses return(): nothing to do
-        }
-      }
-      if (typeof body?.close === 'function') await body.close()
-    })()
-    return closing
-  }
-
-  const first: Uint8Array[] = []
-  try {
-    const result = app(environ, startResponse)
-    body = (isPromiseLike(result) ? await result : result) as Body
-    if (typeof body !== 'object' || body === null) throw new TypeError(`the app must return an iterable body, got ${body === null ? 'null' : typeof body} [app-result]`)
-    if (Array.isArray(body)) {
-      // Every chunk is already here: take them all, the length is known.
-      for (const chunk of body as unknown[]) {
-        const bytes = toBytes(chunk)
-        if (bytes.byteLength > 0) first.push(bytes)
-      }
-      done = true
-    } else if (written.length === 0) {
-      if (Symbol.asyncIterator in body) iterator = (body as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-      else if (Symbol.iterator in body) iterator = (body as Iterable<unknown>)[Symbol.iterator]()
-      else throw new TypeError('the app must return an iterable or async iterable body [app-result]')
-      for (;;) {
-        const step = await iterator.next()
-        if (step.done === true) {
-          done = true
-          break
-        }
-        const bytes = toBytes(step.value)
-        if (bytes.byteLength > 0) {
-          first.push(bytes)
-          break
-        }
-      }
-    } else {
-      // Bytes already went out through write(): the head is fixed now.
-      iterator = Symbol.asyncIterator in body ? (body as AsyncIterable<unknown>)[Symbol.asyncIterator]() : (body as Iterable<unknown>)[Symbol.iterator]()
-    }
-    if (status === null) throw new Error('the app did not call startResponse before its body [start-response-order]')
-  } catch (error) {
-    await close().catch(() => {})
-    throw error
-  }
-  fixed = true
-  const code = parseStatus(status)
-  const reason = (status as string).slice(4)
-  const firstChunks = [...written.splice(0), ...first]
-
-  // [content-length]: bytes beyond a declared length would be read as the
-  // next response on a kept-alive connection; fewer would hang the client.
-  const declared = hasNoBody(environ.REQUEST_METHOD, code) ? -1 : declaredLength(headers)
-  let sent = firstChunks.reduce((n, c) => n + c.byteLength, 0)
-  if (declared >= 0 && (sent > declared || (done && written.length === 0 && sent !== declared))) {
-    await close().catch(() => {})
-    throw new Error(`[content-length] the app set Content-Length: ${declared} but its body has ${sent > declared ? 'more' : 'fewer'} bytes (${sent})`)
-  }
-  const count = (bytes: Uint8Array | null): Uint8Array | null => {
-    if (declared < 0) return bytes
-    if (bytes === null) {
-      if (sent !== declared) throw new Error(`[content-length] the app set Content-Length: ${declared} but its body ended after ${sent} bytes`)
-      return null
-    }
-    sent += bytes.byteLength
-    if (sent > declared) throw new Error(`[content-length] the app set Content-Length: ${declared} but its body has more bytes`)
-    return bytes
-  }
-
-  /** The next non-empty chunk: pending write() chunks first, then the body's. */
-  const pull = async (): Promise<Uint8Array | null> => {
-    for (;;) {
-      const pending = written.shift()
-      if (pending !== undefined) {
-        if (pending.byteLength > 0) return pending
-        continue
-      }
-      if (done || iterator === undefined) {
-        done = true
-        return null
-      }
-      const step = await iterator.next()
-      if (step.done === true) {
-        done = true
-        continue // write() chunks may have been added by the last step
-      }
-      const bytes = toBytes(step.value)
-      if (bytes.byteLength > 0) return bytes
+  const out = new Uint8Array(total)
+  let offset = 0
+  for (const chunk of chunks) {
+    if (typeof chunk === 'string') offset += encoder.encodeInto(chunk, out.subarray(offset)).written
+    else {
+      out.set(chunk, offset)
+      offset += chunk.byteLength
     }
   }
-
-  return {
-    status: code,
-    reason,
-    headers,
-    first: firstChunks,
-    get done() {
-      return done && written.length === 0
-    },
-    next: async () => count(await pull()),
-    close,
-  }
+  return out
 }
 
-/** The app's Content-Length as a number; -1 when it set none. */
-function declaredLength(headers: Headers): number {
-  for (const [name, value] of headers) {
-    if (name.length === 14 && name.toLowerCase() === 'content-length') return /^\d+$/.test(value) ? Number(value) : -1
-  }
-  return -1
+/** A chunk as bytes. */
+export function chunkBytes(chunk: Chunk): Uint8Array {
+  return typeof chunk === 'string' ? encoder.encode(chunk) : chunk
 }
-
-/** The error response an adapter sends when the app failed before its response started. */
-export interface ErrorResponse {
-  status: number
-  reason: string
-  headers: Headers
-  body: Uint8Array
-}
-
-/**
- * Turns an error raised before the response started into the response
- * postern's server sends for it: a {@link GatewayError} with a 4xx/5xx
- * status keeps it (the message shown when `expose`), anything else is a
- * 500; 5xx errors are reported to `errors`, never shown to the client.
- */
-export function errorResponse(error: unknown, errors: ErrorStream): ErrorResponse {
-  const { status, message } = errorAnswer(error)
-  if (status >= 500) reportError(errors, 'app error', error)
-  return plainResponse(status, message)
-}
-
-/** A plain-text response as postern's server words its own errors. */
-export function plainResponse(status: number, message: string): ErrorResponse {
-  const body = encoder.encode(message + '\n')
-  return { status, reason: STATUS_TEXT[status] ?? '', headers: textHeaders(body), body }
-}
-
-/** Writes an error to the error stream, with its stack. */
-export function reportError(errors: ErrorStream, what: string, error: unknown): void {
-  try {
-    errors.write(`postern: ${what}: ${describeError(error)}\n`)
-    errors.flush()
-  } catch {
-    // a broken error log must not break the response
-  }
-}
-
-function textHeaders(body: Uint8Array): Headers {
-  return [
-    ['Content-Type', 'text/plain; charset=utf-8'],
-    ['Content-Length', String(body.byteLength)],
-  ]
-}
-
-
-/** Whether a response to this method and status carries no body (RFC 9110 §6.4.1). */
-export function hasNoBody(method: string, status: number): boolean {
-  return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)
-}
-
-/** Pulls the rest of a body and drops it (HEAD, 204, 304), then closes it. */
-export async function drain(started: Started, errors: ErrorStream): Promise<void> {
-  try {
-    while ((await started.next()) !== null) {
-      // discarded: this response has no body
-    }
-  } catch (error) {
-    reportError(errors, 'app error after the response started', error)
-  } finally {
-    await started.close().catch((error: unknown) => reportError(errors, 'body close() failed', error))
-  }
-}
-
-export { concat }

@@ -22,7 +22,8 @@ type Trailers = ReadonlyArray<readonly [string, string]>
 
 /** A request body read from `source`, once. */
 export class StreamInput implements GatewayInput {
-  readonly length: number | null
+  /** The declared length; set by the adapter once the environ says it (before the app runs). */
+  length: number | null
   #source: AsyncIterable<Uint8Array> | null
   #limit: number
   #trailers: () => Trailers

@@ -9,7 +9,7 @@
  * [close-called].
  */
 import type { AppResult, Body, Chunk, Environ, StartResponse, Write } from './spec.js'
-import { GatewayViolation, checkContentLength, checkHeaders, checkStatus, chunkLength, hasNoBody } from './rules.js'
+import { GatewayViolation, checkHeaders, checkStatus, chunkLength, hasNoBody } from './rules.js'
 import { FIXED_KEYS, isUsableErrors, isUsableInput } from './validate-server.js'
 import { sameOrWrapping, wrapErrors, wrapInput } from './validate-input.js'
 import { describe, isObject, type Reporter } from './validate-report.js'
@@ -60,8 +60,7 @@ export class CheckedCall {
         reporter.report('start-response-order', 'startResponse was called a second time without an error: only an error may replace the response')
       }
       const code = reporter.check(-1, () => checkStatus(status))
-      const declared = reporter.check(-1, () => checkContentLength(headers))
-      reporter.check(null, () => checkHeaders(headers))
+      const declared = reporter.check(-1, () => checkHeaders(headers).declaredLength)
       if (code === 204 && declared >= 0) reporter.report('content-length', 'a 204 response must not have a Content-Length (RFC 9110 §8.6)')
       const write = (serverStartResponse as (...args: unknown[]) => unknown)(status, headers, ...rest)
       this.started = true

@@ -11,8 +11,8 @@
 import type { Socket } from 'node:net'
 import type { GatewayApp } from '../gateway/spec.js'
 import { GatewayError } from '../gateway/spec.js'
-import type { ConnectionInfo } from './environ.js'
-import { buildEnviron } from './environ.js'
+import type { ConnectionInfo } from '../gateway/environ.js'
+import { buildEnviron } from '../gateway/environ.js'
 import type { ExchangeOwner } from './exchange.js'
 import { Exchange } from './exchange.js'
 import { EMPTY_INPUT, HIGH_WATER, RequestInput } from './body-input.js'
@@ -56,6 +56,12 @@ const ERROR_HEAD: RequestHead = Object.freeze({
   expectContinue: false,
 })
 
+/** Output an exchange produced before its turn. */
+interface Held {
+  chunks: Array<string | Uint8Array>
+  bytes: number
+}
+
 export class Connection implements ParserHandler, ExchangeOwner {
   readonly socket: Socket
   private readonly host: ConnectionHost
@@ -67,6 +73,8 @@ export class Connection implements ParserHandler, ExchangeOwner {
 
   /** Exchanges whose responses are not fully sent, in request order. */
   private readonly queue: Exchange[] = []
+  /** Output of pipelined exchanges held back until the ones ahead are sent; made on first use. */
+  private held: Map<Exchange, Held> | null = null
   /** The exchange whose request body is being received. */
   private current: Exchange | null = null
   /** No request after the current one will be read. */
@@ -177,13 +185,14 @@ export class Connection implements ParserHandler, ExchangeOwner {
     }
     let env
     try {
-      env = buildEnviron(head, this.info, ex.input ?? EMPTY_INPUT)
+      env = buildEnviron(head.method, head.target, head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', head.headers, this.info, ex.input ?? EMPTY_INPUT)
     } catch (error) {
-      const fault = error instanceof ParseError ? error : new ParseError(400, 'malformed request')
+      // The path cannot be decoded: the client's fault, and the app never sees the request.
       if (this.current === ex) this.current = null
       this.parser.destroy()
       this.lastRequest = true
-      ex.respondError(fault.status, fault.message, true)
+      ex.keepAlive = false
+      ex.refuse(400, error instanceof Error ? error.message : 'malformed request')
       return
     }
     ex.run(this.host.app, env)
@@ -228,7 +237,8 @@ export class Connection implements ParserHandler, ExchangeOwner {
     this.lastRequest = true
     const ex = new Exchange(this, ERROR_HEAD)
     this.queue.push(ex)
-    ex.respondError(error.status, error.message, true)
+    ex.keepAlive = false
+    ex.refuse(error.status, error.message)
   }
 
   // --- writing ----------------------------------------------------------------
@@ -236,9 +246,11 @@ export class Connection implements ParserHandler, ExchangeOwner {
   output(ex: Exchange, data: string | Uint8Array): void {
     if (this.ending || this.closed) return
     if (this.queue[0] !== ex) {
-      if (ex.held === null) ex.held = []
-      ex.held.push(data)
-      ex.heldBytes += typeof data === 'string' ? data.length : data.byteLength
+      this.held ??= new Map()
+      let held = this.held.get(ex)
+      if (held === undefined) this.held.set(ex, (held = { chunks: [], bytes: 0 }))
+      held.chunks.push(data)
+      held.bytes += typeof data === 'string' ? data.length : data.byteLength
       return
     }
     this.write(data)
@@ -297,7 +309,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
   }
 
   mustWait(ex: Exchange): boolean {
-    return this.needDrain || (this.queue[0] !== ex && ex.heldBytes > HIGH_WATER)
+    return this.needDrain || (this.queue[0] !== ex && (this.held?.get(ex)?.bytes ?? 0) > HIGH_WATER)
   }
 
   async waitWritable(ex: Exchange): Promise<void> {
@@ -319,11 +331,10 @@ export class Connection implements ParserHandler, ExchangeOwner {
     if (this.queue[0] !== ex) return // sent when its turn comes
     while (this.queue.length > 0) {
       const head = this.queue[0]!
-      if (head.held !== null) {
-        const held = head.held
-        head.held = null
-        head.heldBytes = 0
-        for (const data of held) this.write(data)
+      const held = this.held?.get(head)
+      if (held !== undefined) {
+        this.held!.delete(head)
+        for (const data of held.chunks) this.write(data)
       }
       if (!head.done) break
       this.queue.shift()
@@ -373,6 +384,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
     this.flush()
     this.ending = true
     this.parser.destroy()
+    this.held = null // output waiting its turn will never be sent
     for (const ex of this.queue) ex.abandon()
     this.socket.once('finish', () => {
       this.lingerSince = Date.now()
@@ -392,6 +404,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
     if (this.closed) return
     this.closed = true
     this.parser.destroy()
+    this.held = null
     for (const ex of this.queue) ex.abandon()
     const current = this.current
     if (current !== null && current.input !== null) current.input.fail(new GatewayError(400, 'the client closed the connection before sending the whole body'))

@@ -10,7 +10,7 @@ import tls from 'node:tls'
 import type { GatewayApp } from '../gateway/spec.js'
 import { Connection } from './connection.js'
 import type { ConnectionHost } from './connection.js'
-import type { ConnectionInfo } from './environ.js'
+import type { ConnectionInfo } from '../gateway/environ.js'
 import type { ResolvedOptions, ServerOptions } from './options.js'
 import { resolveOptions } from './options.js'
 import { simpleResponse } from './response-head.js'
@@ -28,7 +28,7 @@ const MAX_REFUSING = 256
 /** Milliseconds a refused socket may take to receive its 503 before it is dropped. */
 const REFUSE_LINGER = 1000
 
-export interface ListenOptions {
+export interface ListenAddress {
   /** Port to listen on; 0 (the default) picks a free one. */
   port?: number
   /** Address to listen on; default 127.0.0.1. */
@@ -84,7 +84,7 @@ export class PosternServer implements ConnectionHost {
   }
 
   /** Starts listening; resolves with the bound address. */
-  listen(options: ListenOptions = {}): Promise<AddressInfo> {
+  listen(options: ListenAddress = {}): Promise<AddressInfo> {
     const { port = 0, host = '127.0.0.1', backlog = 511 } = options
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => {

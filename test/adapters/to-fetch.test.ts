@@ -93,7 +93,7 @@ export function app(environ, startResponse) {
 const ENTRY = {
   bun: (port0: string) => `
 import { toFetch } from ${JSON.stringify(adapterSource)}
-import { app, setOnClose } from '../app.mjs'
+import { app, setOnClose } from './app.mjs'
 setOnClose((path) => console.log('CLOSED ' + path))
 const errors = { write: (m) => console.log('ERROR ' + JSON.stringify(m)), flush() {} }
 const server = Bun.serve({ port: ${port0}, hostname: '127.0.0.1', fetch: toFetch(app, { errors }) })
@@ -101,7 +101,7 @@ console.log('PORT ' + server.port)
 `,
   deno: (port0: string) => `
 import { toFetch } from ${JSON.stringify(adapterSource)}
-import { app, setOnClose } from '../app.mjs'
+import { app, setOnClose } from './app.mjs'
 setOnClose((path) => console.log('CLOSED ' + path))
 const errors = { write: (m) => console.log('ERROR ' + JSON.stringify(m)), flush() {} }
 Deno.serve({ port: ${port0}, hostname: '127.0.0.1', onListen: ({ port }) => console.log('PORT ' + port) }, toFetch(app, { errors }))
