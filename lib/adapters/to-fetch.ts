@@ -8,7 +8,8 @@
 import type { Chunk, Environ, ErrorStream, GatewayApp } from '../gateway/spec.js'
 import { STATUS_TEXT } from '../gateway/headers.js'
 import { buildEnviron, MALFORMED_PATH, type ConnectionInfo } from '../gateway/environ.js'
-import { GatewayCall, chunkBytes, joinChunks } from '../gateway/runner.js'
+import { GatewayCall } from '../gateway/runner.js'
+import { chunkBytes, joinChunks } from '../gateway/chunks.js'
 import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
 import { StreamInput } from '../gateway/stream-input.js'
 

@@ -10,7 +10,8 @@
 import type { Chunk, Environ, ErrorStream, GatewayApp, GatewayInput, Headers } from './spec.js'
 import { STATUS_TEXT } from './headers.js'
 import { buildEnviron, type ConnectionInfo } from './environ.js'
-import { GatewayCall, chunkBytes, joinChunks } from './runner.js'
+import { GatewayCall } from './runner.js'
+import { chunkBytes, joinChunks } from './chunks.js'
 import { StreamInput, concat } from './stream-input.js'
 
 export interface InjectOptions {

@@ -5,6 +5,7 @@
  * `validate()` call these same functions, so a rule is written once and
  * worded the same everywhere.
  */
+import type { Headers } from './spec.js'
 import { HOP_BY_HOP, checkHeader, isAsciiValue, parseStatus } from './headers.js'
 
 /** The id of a rule, as written in lib/gateway/spec.ts (`[status-form]`). */
@@ -168,6 +169,36 @@ export function chunkLength(chunk: unknown): number {
   if (typeof chunk === 'string') return chunk.length === 0 ? 0 : utf8Length(chunk)
   if (chunk instanceof Uint8Array) return chunk.byteLength
   throw new GatewayViolation('chunk-type', `body chunks must be Uint8Array or string, got ${describeValue(chunk)}`)
+}
+
+/**
+ * The headers of a response with a valid Content-Length, as sent: a 204
+ * carries none (RFC 9110 §8.6), and identical repeats go out once. The
+ * same array when nothing changes (the usual case: one length, not a 204).
+ */
+export function lengthHeadersFor(headers: Headers, code: number): Headers {
+  if (code !== 204 && !hasRepeatedLength(headers)) return headers
+  let seen = code === 204
+  return headers.filter(([name]) => {
+    if (!isContentLength(name)) return true
+    const keep = !seen
+    seen = true
+    return keep
+  })
+}
+
+function isContentLength(name: string): boolean {
+  return name.length === 14 && name.toLowerCase() === 'content-length'
+}
+
+function hasRepeatedLength(headers: Headers): boolean {
+  let seen = false
+  for (let i = 0; i < headers.length; i++) {
+    if (!isContentLength(headers[i]![0])) continue
+    if (seen) return true
+    seen = true
+  }
+  return false
 }
 
 /** A string's UTF-8 length: Node's native count where there is one (Bun has it too), else counted here (Deno). */

@@ -21,7 +21,7 @@
  */
 import type { Body, Chunk, Environ, GatewayApp, Headers, StartResponse, Write } from './spec.js'
 import { describeError as describe, errorAnswer } from './errors.js'
-import { GatewayViolation, checkHeaders, checkStatus, chunkLength, hasNoBody, type HeaderFacts } from './rules.js'
+import { GatewayViolation, checkHeaders, checkStatus, chunkLength, hasNoBody, lengthHeadersFor, type HeaderFacts } from './rules.js'
 
 const NEW = 0
 const STARTED = 1
@@ -142,9 +142,8 @@ export abstract class GatewayCall {
     const code = checkStatus(status)
     let facts = checkHeaders(headers)
     let list = headers as Headers
-    if (facts.declaredLength >= 0 && (code === 204 || hasRepeatedLength(list))) {
-      // RFC 9110 §8.6: a 204 carries no Content-Length; identical repeats are sent once.
-      list = withoutRepeatedLength(list, code === 204)
+    if (facts.declaredLength >= 0) {
+      list = lengthHeadersFor(list, code)
       if (code === 204) facts = { ...facts, declaredLength: -1 }
     }
     this.code = code
@@ -401,54 +400,4 @@ export abstract class GatewayCall {
  */
 function startResponseFor(call: GatewayCall): StartResponse {
   return (status, headers, error) => call.start(status, headers, error)
-}
-
-function isContentLength(name: string): boolean {
-  return name.length === 14 && name.toLowerCase() === 'content-length'
-}
-
-function hasRepeatedLength(headers: Headers): boolean {
-  let seen = false
-  for (let i = 0; i < headers.length; i++) {
-    if (!isContentLength(headers[i]![0])) continue
-    if (seen) return true
-    seen = true
-  }
-  return false
-}
-
-/** The headers with Content-Length kept once, or dropped (`all`). */
-function withoutRepeatedLength(headers: Headers, all: boolean): Headers {
-  let seen = all
-  return headers.filter(([name]) => {
-    if (!isContentLength(name)) return true
-    const keep = !seen
-    seen = true
-    return keep
-  })
-}
-
-const encoder = new TextEncoder()
-
-/** A whole body's chunks as one `Uint8Array` (no copy for a single byte chunk), for sinks that need bytes. */
-export function joinChunks(chunks: readonly Chunk[], total: number): Uint8Array {
-  if (chunks.length === 1) {
-    const only = chunks[0]!
-    return typeof only === 'string' ? encoder.encode(only) : only
-  }
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    if (typeof chunk === 'string') offset += encoder.encodeInto(chunk, out.subarray(offset)).written
-    else {
-      out.set(chunk, offset)
-      offset += chunk.byteLength
-    }
-  }
-  return out
-}
-
-/** A chunk as bytes. */
-export function chunkBytes(chunk: Chunk): Uint8Array {
-  return typeof chunk === 'string' ? encoder.encode(chunk) : chunk
 }
