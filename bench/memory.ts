@@ -13,7 +13,8 @@
  *
  * Options: --peers (default postern,node), --requests N (default 100000),
  * --connections K (default 10000), --warmup s, --quick (N 20000, K 2000),
- * --out dir, --no-write.
+ * --record, --out dir, --no-write. Reports go to bench/results/runs/
+ * (git-ignored); only --record writes the tracked bench/results/memory-*.
  */
 import { execFileSync } from 'node:child_process'
 import net from 'node:net'
@@ -21,9 +22,9 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { autocannonTool, type LoadTool } from './load.js'
-import { PEERS, ROOT, missingFor, peerByName, type PeerInfo } from './peer.js'
+import { PEERS, missingFor, peerByName, type PeerInfo } from './peer.js'
 import { findTaskset, startPeer, type MemoryUsage, type PeerProcess } from './peer-process.js'
-import { machine, stamp, versions } from './report.js'
+import { machine, resultsDir, stamp, versions } from './report.js'
 import { scenarioById } from './scenarios.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 
@@ -148,11 +149,14 @@ export async function main(argv: string[]): Promise<void> {
       warmup: { type: 'string' },
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
+      record: { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
     },
     strict: true,
   })
   const quick = values.quick === true
+  // Checked before any peer starts: a bad combination should not cost a whole run.
+  const dir = resultsDir({ record: values.record === true, out: values.out })
   const requests = Number(values.requests ?? (quick ? 20_000 : 100_000))
   const wanted = Number(values.connections ?? (quick ? 2_000 : 10_000))
   const warmup = Number(values.warmup ?? (quick ? 1 : 2))
@@ -189,7 +193,6 @@ export async function main(argv: string[]): Promise<void> {
   const text = markdown(results, meta, requests, notes)
   console.log(text)
   if (values['no-write'] !== true) {
-    const dir = values.out ?? join(ROOT, 'bench', 'results')
     mkdirSync(dir, { recursive: true })
     const base = join(dir, `memory-${stamp(date)}`)
     writeFileSync(`${base}.md`, text)

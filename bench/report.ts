@@ -160,6 +160,21 @@ export function stamp(date: Date): string {
   return `${iso.slice(0, 10)}-${iso.slice(11, 13)}${iso.slice(14, 16)}`
 }
 
+/** Where the reports of record live: tracked in git, rewritten only by `--record`. */
+export const RECORD_DIR = join(ROOT, 'bench', 'results')
+/** Where every other run's reports go: git-ignored, so a run leaves the working tree clean. */
+export const RUNS_DIR = join(RECORD_DIR, 'runs')
+
+/**
+ * The directory a run writes to: `--out` when given, the tracked results with
+ * `--record`, otherwise the git-ignored runs directory.
+ */
+export function resultsDir(options: { record: boolean; out?: string | undefined }): string {
+  if (options.record && options.out !== undefined) throw new Error('--record writes to bench/results; --out names another directory: give one of them')
+  if (options.out !== undefined) return options.out
+  return options.record ? RECORD_DIR : RUNS_DIR
+}
+
 /** Writes <stamp>.md, <stamp>.json and latest.md into `dir`; returns the paths. */
 export function writeReport(report: Report, dir: string, date: Date): { md: string; json: string; latest: string } {
   mkdirSync(dir, { recursive: true })

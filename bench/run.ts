@@ -10,16 +10,19 @@
  *   npm run bench -- --memory             RSS/heap growth and RSS per idle connection (bench/memory.ts)
  *
  * Options: --duration s, --warmup s, --rounds n, --connections n,
- * --pipelining n, --out dir (default bench/results), --no-write.
+ * --pipelining n, --record, --out dir, --no-write.
+ *
+ * Reports go to bench/results/runs/ (git-ignored), so a run leaves the working
+ * tree clean; only --record rewrites the tracked bench/results/latest.md and
+ * adds the dated reports beside it.
  */
 import os from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runSuite } from './harness.js'
 import { autocannonTool, type LoadTool } from './load.js'
-import { PEERS, ROOT, peerByName, type PeerInfo } from './peer.js'
+import { PEERS, peerByName, type PeerInfo } from './peer.js'
 import { findTaskset } from './peer-process.js'
-import { machine, markdown, versions, writeReport, type Report } from './report.js'
+import { machine, markdown, resultsDir, versions, writeReport, type Report } from './report.js'
 import { QUICK_SCENARIOS, SCENARIOS, scenarioById, type Scenario } from './scenarios.js'
 import { wrkTool, wrkVersion } from './wrk.js'
 
@@ -33,7 +36,8 @@ const HELP = `usage: npm run bench -- [options]
   --connections <n>    connections (default 100; scenario 6 uses 1000)
   --pipelining <n>     pipelined requests per connection (default 1; scenario 5 uses 10)
   --tool <name>        autocannon (default) or wrk
-  --out <dir>          where reports go (default bench/results)
+  --record             write the reports of record: bench/results/<date>.md, .json and latest.md (tracked)
+  --out <dir>          where reports go (default bench/results/runs, git-ignored)
   --no-write           print the table only
   --check              only check that every peer answers every selected scenario correctly (no load)
   --micro              microbenchmarks (bench/micro.ts)
@@ -67,6 +71,7 @@ async function main(): Promise<void> {
       pipelining: { type: 'string' },
       tool: { type: 'string', default: 'autocannon' },
       out: { type: 'string' },
+      record: { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
       check: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -76,6 +81,8 @@ async function main(): Promise<void> {
   })
   const str = (key: keyof typeof values): string | undefined => (typeof values[key] === 'string' ? (values[key] as string) : undefined)
   if (values.help === true) return void console.log(HELP)
+  // Checked before any peer starts: a bad combination should not cost a whole run.
+  const outDir = resultsDir({ record: values.record === true, out: str('out') })
 
   const quick = values.quick === true
   const onlyIds = list(str('only')) ?? (quick ? [...QUICK_SCENARIOS] : SCENARIOS.map((s) => s.id))
@@ -169,7 +176,7 @@ async function main(): Promise<void> {
   }
   console.log(markdown(report))
   if (values['no-write'] !== true) {
-    const paths = writeReport(report, str('out') ?? join(ROOT, 'bench', 'results'), date)
+    const paths = writeReport(report, outDir, date)
     process.stderr.write(`wrote ${paths.md}, ${paths.json} and ${paths.latest}\n`)
   }
 }

@@ -5,11 +5,12 @@
  * is a well-formed table; it asserts nothing about speed.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { RECORD_DIR, RUNS_DIR, resultsDir } from '../../bench/report.js'
 import { parseWrk, luaScript, wrkVersion } from '../../bench/wrk.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -95,6 +96,31 @@ async function runAndCheck(t: Test, tool: string): Promise<void> {
 t.test('quick run with autocannon: a number per peer, a well-formed table', (t) => runAndCheck(t, 'autocannon'))
 
 t.test('quick run with wrk, when installed', { skip: wrkVersion() === null ? 'wrk is not installed' : false }, (t) => runAndCheck(t, 'wrk'))
+
+t.test('reports go to a git-ignored directory unless --record asks for the tracked one', async (t) => {
+  t.equal(resultsDir({ record: false }), RUNS_DIR, 'by default: bench/results/runs')
+  t.equal(resultsDir({ record: true }), RECORD_DIR, '--record: bench/results')
+  t.equal(resultsDir({ record: false, out: '/somewhere' }), '/somewhere', '--out wins')
+  t.throws(() => resultsDir({ record: true, out: '/somewhere' }), /--record/, '--record and --out together are refused')
+  t.equal(RUNS_DIR, join(ROOT, 'bench/results/runs'))
+  t.equal(RECORD_DIR, join(ROOT, 'bench/results'))
+
+  let inGit = true
+  try {
+    execFileSync('git', ['rev-parse', '--is-inside-work-tree'], { cwd: ROOT, stdio: 'ignore' })
+  } catch {
+    inGit = false
+  }
+  if (inGit) {
+    // check-ignore exits 0 when the path is ignored, 1 when it is not.
+    t.doesNotThrow(() => execFileSync('git', ['check-ignore', '-q', join(RUNS_DIR, 'latest.md')], { cwd: ROOT }), 'git ignores bench/results/runs')
+    t.throws(() => execFileSync('git', ['check-ignore', '-q', join(RECORD_DIR, 'latest.md')], { cwd: ROOT }), 'git tracks bench/results/latest.md')
+  }
+
+  const { code, stderr } = await bench(['--record', '--out', join(tmpdir(), 'postern-bench-never')])
+  t.equal(code, 1, 'the command line refuses --record with --out')
+  t.equal(stderr.trim(), 'bench: --record writes to bench/results; --out names another directory: give one of them', 'and says why, before any peer started')
+})
 
 t.test('wrk support: Lua script and output parsing', async (t) => {
   const script = luaScript({ url: 'http://127.0.0.1:1/echo?a=1', method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":[[1]]}', connections: 1, pipelining: 10, duration: 1 })
