@@ -7,6 +7,7 @@
  */
 import type { Chunk, Environ, ErrorStream, GatewayApp } from '../gateway/spec.js'
 import { STATUS_TEXT } from '../gateway/headers.js'
+import { writeLog } from '../gateway/errors.js'
 import { buildEnviron, MALFORMED_PATH, type ConnectionInfo } from '../gateway/environ.js'
 import { GatewayCall } from '../gateway/runner.js'
 import { chunkBytes, joinChunks } from '../gateway/chunks.js'
@@ -155,14 +156,8 @@ class FetchCall extends GatewayCall {
   }
 
   protected log(message: string): void {
-    try {
-      this.errors.write(message)
-    } catch {
-      // a broken error log must not break the response
-    }
+    writeLog(this.errors, message)
   }
-
-  protected finished(): void {}
 }
 
 /**

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants as h2constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import { GatewayError, type Chunk, type Environ, type Headers, type ErrorStream, type GatewayApp } from '../gateway/spec.js'
 import { STATUS_TEXT } from '../gateway/headers.js'
-import { stderrStream } from '../gateway/errors.js'
+import { stderrStream, writeLog } from '../gateway/errors.js'
 import { buildEnviron, MALFORMED_PATH, type ConnectionInfo, type Mount } from '../gateway/environ.js'
 import { GatewayCall } from '../gateway/runner.js'
 import { joinChunks } from '../gateway/chunks.js'
@@ -158,14 +158,8 @@ class NodeCall extends GatewayCall {
   }
 
   protected log(message: string): void {
-    try {
-      this.errors.write(message)
-    } catch {
-      // a broken error log must not break the response
-    }
+    writeLog(this.errors, message)
   }
-
-  protected finished(): void {}
 }
 
 /**

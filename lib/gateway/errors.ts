@@ -75,6 +75,15 @@ export function describeError(error: unknown): string {
   }
 }
 
+/** Writes one message to an error stream; a broken error log must not break the response, so this never throws. */
+export function writeLog(errors: ErrorStream, message: string): void {
+  try {
+    errors.write(message)
+  } catch {
+    // nowhere left to report it
+  }
+}
+
 /**
  * Writes `postern: <what>: <error>` to an error stream, one message ending
  * in a newline. A broken error log must not break the response, so this

@@ -9,6 +9,7 @@
  */
 import type { Chunk, Environ, ErrorStream, GatewayApp, GatewayInput, Headers } from './spec.js'
 import { STATUS_TEXT } from './headers.js'
+import { writeLog } from './errors.js'
 import { buildEnviron, type ConnectionInfo } from './environ.js'
 import { GatewayCall } from './runner.js'
 import { chunkBytes, joinChunks } from './chunks.js'
@@ -132,13 +133,9 @@ class InjectCall extends GatewayCall {
     return Promise.resolve()
   }
   protected log(message: string): void {
-    try {
-      this.errors.write(message)
-    } catch {
-      // a broken error log must not break the response
-    }
+    writeLog(this.errors, message)
   }
-  protected finished(): void {
+  protected override finished(): void {
     this.settle(this.cutBy)
   }
 }

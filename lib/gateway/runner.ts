@@ -90,8 +90,8 @@ export abstract class GatewayCall {
   protected abstract waitWritable(): Promise<void>
   /** Writes one line to the server's error log. */
   protected abstract log(message: string): void
-  /** The call is over: the response was sent whole, answered with an error, or cut. */
-  protected abstract finished(): void
+  /** The call is over: the response was sent whole, answered with an error, or cut. Nothing to do by default. */
+  protected finished(): void {}
 
   // --- state ----------------------------------------------------------------
 

@@ -113,7 +113,7 @@ export class Exchange extends GatewayCall implements InputOwner {
     this.owner.errors.write(message)
   }
 
-  protected finished(): void {
+  protected override finished(): void {
     if (this.input !== null) this.input.discard()
     this.owner.finish(this)
   }
