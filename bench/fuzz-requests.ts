@@ -18,11 +18,7 @@ import fc from 'fast-check'
 import type { RequestHead } from '../lib/server/parser.js'
 
 /** What the parser reports, with body pieces merged so that splits do not show. */
-export type Event =
-  | ({ kind: 'head' } & RequestHead)
-  | { kind: 'body'; data: string }
-  | { kind: 'end'; trailers: string[] }
-  | { kind: 'error'; status: number }
+export type Event = ({ kind: 'head' } & RequestHead) | { kind: 'body'; data: string } | { kind: 'end'; trailers: string[] } | { kind: 'error'; status: number }
 
 /** One generated request: its bytes (Latin-1), the events it must give, and its corners. */
 export interface Generated {
@@ -42,13 +38,15 @@ const TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN
 export const token = (max: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...TCHAR), minLength: 1, maxLength: max })
 const PCHAR = "abcXYZ019-._~!$&'()*+,;=:@"
 /** A path segment: pchar, with valid percent-escapes now and then. */
-const segment = fc.string({ unit: fc.oneof({ arbitrary: fc.constantFrom(...PCHAR), weight: 12 }, { arbitrary: fc.constantFrom('%20', '%41', '%c3%a9', '%2F'), weight: 1 }), maxLength: 8 })
+const segment = fc.string({
+  unit: fc.oneof({ arbitrary: fc.constantFrom(...PCHAR), weight: 12 }, { arbitrary: fc.constantFrom('%20', '%41', '%c3%a9', '%2F'), weight: 1 }),
+  maxLength: 8,
+})
 const queryText = fc.string({ unit: fc.constantFrom(...PCHAR, '/', '?', '%20'), maxLength: 12 })
 /** VCHAR, and now and then obs-text (0x80–0xFF), which RFC 9110 §5.5 still allows in values. */
-const vchar = fc.oneof(
-  { arbitrary: fc.integer({ min: 0x21, max: 0x7e }), weight: 20 },
-  { arbitrary: fc.integer({ min: 0x80, max: 0xff }), weight: 1 },
-).map((c) => String.fromCharCode(c))
+const vchar = fc
+  .oneof({ arbitrary: fc.integer({ min: 0x21, max: 0x7e }), weight: 20 }, { arbitrary: fc.integer({ min: 0x80, max: 0xff }), weight: 1 })
+  .map((c) => String.fromCharCode(c))
 /** Field values: visible characters with inner spaces and tabs, no leading or trailing whitespace. */
 export const fieldValue = fc.oneof(
   fc.constant(''),
@@ -68,7 +66,13 @@ const HOSTS = ['localhost', 'example.com:8080', '127.0.0.1', '[::1]:80', 'a.b']
 const chunkExtension = fc
   .tuple(
     token(6),
-    fc.option(fc.oneof(token(6), fc.string({ unit: fc.constantFrom(...'abc ;=,', '\\"', '\\\\', '\t'), maxLength: 6 }).map((s) => `"${s}"`)), { nil: undefined }),
+    fc.option(
+      fc.oneof(
+        token(6),
+        fc.string({ unit: fc.constantFrom(...'abc ;=,', '\\"', '\\\\', '\t'), maxLength: 6 }).map((s) => `"${s}"`),
+      ),
+      { nil: undefined },
+    ),
     fc.oneof({ arbitrary: fc.constant(false), weight: 9 }, { arbitrary: fc.constant(true), weight: 1 }),
   )
   .map(([name, value, bws]) => ({ text: bws ? ` ; ${name}${value === undefined ? '' : ` = ${value}`}` : `;${name}${value === undefined ? '' : `=${value}`}`, bws }))
@@ -79,7 +83,11 @@ const CONNECTION_VALUES = ['keep-alive', 'close', 'Keep-Alive', 'CLOSE', 'close,
 
 const requestShape = fc.record({
   method: fc.oneof({ arbitrary: fc.constantFrom(...COMMON_METHODS), weight: 8 }, { arbitrary: token(10).filter((m) => m !== 'CONNECT'), weight: 1 }),
-  form: fc.oneof({ arbitrary: fc.constant('origin' as const), weight: 16 }, { arbitrary: fc.constant('absolute' as const), weight: 2 }, { arbitrary: fc.constant('asterisk' as const), weight: 1 }),
+  form: fc.oneof(
+    { arbitrary: fc.constant('origin' as const), weight: 16 },
+    { arbitrary: fc.constant('absolute' as const), weight: 2 },
+    { arbitrary: fc.constant('asterisk' as const), weight: 1 },
+  ),
   scheme: fc.constantFrom('http', 'https'),
   segments: fc.array(segment, { minLength: 1, maxLength: 4 }),
   query: fc.option(queryText, { nil: undefined }),
@@ -127,7 +135,7 @@ function render(g: Shape): Generated {
   const tags: string[] = []
   const method = g.form === 'asterisk' ? 'OPTIONS' : g.method
   if (!COMMON_METHODS.includes(method)) tags.push('custom-method')
-  const path = '/' + g.segments.join('/')
+  const path = `/${g.segments.join('/')}`
   let target: string
   let headPath = path
   let headQuery = g.query ?? ''
@@ -211,8 +219,7 @@ function render(g: Shape): Generated {
   }
 
   const headers = lines.flatMap(([line, value]) => [line.slice(0, line.indexOf(':')), value])
-  const head =
-    '\r\n'.repeat(g.emptyLines) + `${method} ${target} HTTP/1.${g.minor}\r\n` + lines.map(([line]) => `${line}\r\n`).join('') + '\r\n'
+  const head = `${'\r\n'.repeat(g.emptyLines)}${method} ${target} HTTP/1.${g.minor}\r\n${lines.map(([line]) => `${line}\r\n`).join('')}\r\n`
   const events: Event[] = [
     {
       kind: 'head',
@@ -358,48 +365,60 @@ export function atLimits(limits: Limits): fc.Arbitrary<AtLimit> {
   const verdict = (ok: boolean, status: number) => (ok ? null : status)
   const maxChunks = limits.maxChunkCount ?? 16 * 1024
   return fc.oneof(
-    near(limits.maxTargetLength, 4).map((n): AtLimit => ({
-      // target "/aaa…" of n bytes
-      bytes: Buffer.from(`GET /${'a'.repeat(n - 1)} HTTP/1.1\r\nHost: a\r\n\r\n`),
-      limit: 'maxTargetLength',
-      status: verdict(n <= limits.maxTargetLength, 414),
-    })),
-    near(limits.maxTargetLength + 32, 4).map((n): AtLimit => ({
-      // a request line of n bytes, made long by its method
-      bytes: Buffer.from(`${'M'.repeat(n - 11)} / HTTP/1.1\r\nHost: a\r\n\r\n`),
-      limit: 'request line',
-      status: verdict(n <= limits.maxTargetLength + 32, 414),
-    })),
+    near(limits.maxTargetLength, 4).map(
+      (n): AtLimit => ({
+        // target "/aaa…" of n bytes
+        bytes: Buffer.from(`GET /${'a'.repeat(n - 1)} HTTP/1.1\r\nHost: a\r\n\r\n`),
+        limit: 'maxTargetLength',
+        status: verdict(n <= limits.maxTargetLength, 414),
+      }),
+    ),
+    near(limits.maxTargetLength + 32, 4).map(
+      (n): AtLimit => ({
+        // a request line of n bytes, made long by its method
+        bytes: Buffer.from(`${'M'.repeat(n - 11)} / HTTP/1.1\r\nHost: a\r\n\r\n`),
+        limit: 'request line',
+        status: verdict(n <= limits.maxTargetLength + 32, 414),
+      }),
+    ),
     near(limits.maxHeaderSize, 8).map((n): AtLimit => {
       // a head of n bytes up to the end of its last field line, then the empty line
       const start = 'GET / HTTP/1.1\r\nHost: a\r\nX: '
       const head = `${start}${'v'.repeat(n - start.length - 2)}\r\n`
       return { bytes: Buffer.from(`${head}\r\n`), limit: 'maxHeaderSize', status: n + 2 <= limits.maxHeaderSize ? null : n > limits.maxHeaderSize + 2 ? 431 : undefined }
     }),
-    near(limits.maxHeaderCount, 3).map((n): AtLimit => ({
-      bytes: Buffer.from(`GET / HTTP/1.1\r\nHost: a\r\n${Array.from({ length: n - 1 }, (_, i) => `X-${i}: ${i}\r\n`).join('')}\r\n`),
-      limit: 'maxHeaderCount',
-      status: verdict(n <= limits.maxHeaderCount, 431),
-    })),
-    fc.tuple(near(limits.maxHeaderCount, 3), fc.integer({ min: 1, max: 40 })).map(([n, trailers]): AtLimit => ({
-      // header fields and trailer fields count together
-      bytes: Buffer.from(
-        `POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n${Array.from({ length: n - trailers - 2 }, (_, i) => `X-${i}: ${i}\r\n`).join('')}\r\n1\r\na\r\n0\r\n${Array.from({ length: trailers }, (_, i) => `T-${i}: ${i}\r\n`).join('')}\r\n`,
-      ),
-      limit: 'maxHeaderCount with trailers',
-      status: verdict(n <= limits.maxHeaderCount, 431),
-    })),
-    near(limits.maxChunkExtensionSize, 3).map((n): AtLimit => ({
-      // one extension ";eee…" of n bytes
-      bytes: Buffer.from(`POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(n - 1)}\r\na\r\n0\r\n\r\n`),
-      limit: 'maxChunkExtensionSize',
-      status: verdict(n <= limits.maxChunkExtensionSize, 400),
-    })),
-    near(maxChunks, 3).map((n): AtLimit => ({
-      bytes: Buffer.from(`POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${'1\r\na\r\n'.repeat(n)}0\r\n\r\n`),
-      limit: 'maxChunkCount',
-      status: limits.maxChunkCount === undefined ? null : verdict(n <= maxChunks, 413),
-    })),
+    near(limits.maxHeaderCount, 3).map(
+      (n): AtLimit => ({
+        bytes: Buffer.from(`GET / HTTP/1.1\r\nHost: a\r\n${Array.from({ length: n - 1 }, (_, i) => `X-${i}: ${i}\r\n`).join('')}\r\n`),
+        limit: 'maxHeaderCount',
+        status: verdict(n <= limits.maxHeaderCount, 431),
+      }),
+    ),
+    fc.tuple(near(limits.maxHeaderCount, 3), fc.integer({ min: 1, max: 40 })).map(
+      ([n, trailers]): AtLimit => ({
+        // header fields and trailer fields count together
+        bytes: Buffer.from(
+          `POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n${Array.from({ length: n - trailers - 2 }, (_, i) => `X-${i}: ${i}\r\n`).join('')}\r\n1\r\na\r\n0\r\n${Array.from({ length: trailers }, (_, i) => `T-${i}: ${i}\r\n`).join('')}\r\n`,
+        ),
+        limit: 'maxHeaderCount with trailers',
+        status: verdict(n <= limits.maxHeaderCount, 431),
+      }),
+    ),
+    near(limits.maxChunkExtensionSize, 3).map(
+      (n): AtLimit => ({
+        // one extension ";eee…" of n bytes
+        bytes: Buffer.from(`POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;${'e'.repeat(n - 1)}\r\na\r\n0\r\n\r\n`),
+        limit: 'maxChunkExtensionSize',
+        status: verdict(n <= limits.maxChunkExtensionSize, 400),
+      }),
+    ),
+    near(maxChunks, 3).map(
+      (n): AtLimit => ({
+        bytes: Buffer.from(`POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${'1\r\na\r\n'.repeat(n)}0\r\n\r\n`),
+        limit: 'maxChunkCount',
+        status: limits.maxChunkCount === undefined ? null : verdict(n <= maxChunks, 413),
+      }),
+    ),
   )
 }
 

@@ -139,7 +139,10 @@ async function main(): Promise<number> {
   out.push(`${'total'.padEnd(10)} ${fmt(done).padStart(10)}  ${secs(performance.now() - started).padStart(8)}`)
 
   if (tally.cases > 0) {
-    out.push('', `llhttp differential: ${fmt(tally.cases)} cases; ${fmt(tally.agree)} read alike (${fmt(tally.messages)} messages compared field by field); ${fmt(tally.bothRefuse)} refused by both`)
+    out.push(
+      '',
+      `llhttp differential: ${fmt(tally.cases)} cases; ${fmt(tally.agree)} read alike (${fmt(tally.messages)} messages compared field by field); ${fmt(tally.bothRefuse)} refused by both`,
+    )
     out.push('  documented disagreements (first message where they part; shortest example):')
     for (const d of DIVERGENCES) {
       const seen = tally.classes.get(d.id)
@@ -156,7 +159,10 @@ async function main(): Promise<number> {
     out.push(
       '',
       `live: ${fmt(s.cases)} connections (wait ${fmt(s.modes.wait)}, fin ${fmt(s.modes.fin)}, abort ${fmt(s.modes.abort)}), ${fmt(s.pieces)} writes, ${fmt(s.responses)} responses checked`,
-      `  statuses: ${[...s.statuses].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}×${fmt(v)}`).join(', ')}; owed responses dropped after a FIN: ${fmt(s.dropped)}`,
+      `  statuses: ${[...s.statuses]
+        .sort((a, b) => a[0] - b[0])
+        .map(([k, v]) => `${k}×${fmt(v)}`)
+        .join(', ')}; owed responses dropped after a FIN: ${fmt(s.dropped)}`,
       `  well-behaved client: ${fmt(live.client.requests)} answers on ${fmt(live.client.connections)} connections, p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms, max ${pct(1).toFixed(1)} ms${live.client.failure === null ? '' : ' — FAILED'}`,
       `  server process: ${live.serverExit === null ? 'alive' : `EXITED ${String(live.serverExit.code ?? live.serverExit.signal)}`}; fds ${live.fds.baseline} at start, ${live.fds.end} at the end; RSS ${(live.rss.start / MiB).toFixed(0)} → ${(live.rss.end / MiB).toFixed(0)} MiB; ${live.serverStderrLines} lines on its stderr`,
     )
@@ -168,7 +174,7 @@ async function main(): Promise<number> {
     if (r.replay !== null) out.push(`replay: ${r.replay}`)
   }
   out.push('', failed.length === 0 ? `ok: ${fmt(done)} cases, no failure` : `${failed.length} propert${failed.length === 1 ? 'y' : 'ies'} failed (seed ${seed})`)
-  process.stdout.write(out.join('\n') + '\n')
+  process.stdout.write(`${out.join('\n')}\n`)
   return failed.length === 0 ? 0 : 1
 }
 

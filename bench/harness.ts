@@ -89,7 +89,15 @@ export function median(values: readonly number[]): number {
 export function verify(port: number, scenario: Scenario): Promise<string | null> {
   return new Promise((resolve) => {
     const request = http.request(
-      { host: '127.0.0.1', port, method: scenario.method, path: scenario.path, headers: scenario.body === undefined ? scenario.headers : { ...scenario.headers, 'content-length': Buffer.byteLength(scenario.body) }, agent: false, timeout: 10_000 },
+      {
+        host: '127.0.0.1',
+        port,
+        method: scenario.method,
+        path: scenario.path,
+        headers: scenario.body === undefined ? scenario.headers : { ...scenario.headers, 'content-length': Buffer.byteLength(scenario.body) },
+        agent: false,
+        timeout: 10_000,
+      },
       (response) => {
         const chunks: Buffer[] = []
         response.on('data', (c: Buffer) => chunks.push(c))

@@ -58,13 +58,15 @@ async function openIdle(port: number, count: number): Promise<net.Socket[]> {
   const batch = 250
   for (let i = 0; i < count; i += batch) {
     const opened = await Promise.all(
-      Array.from({ length: Math.min(batch, count - i) }, () =>
-        new Promise<net.Socket>((resolve, reject) => {
-          const socket = net.connect(port, '127.0.0.1', () => socket.write(request))
-          socket.once('data', () => resolve(socket))
-          socket.once('error', reject)
-          socket.once('close', () => reject(new Error('connection closed before the response')))
-        }),
+      Array.from(
+        { length: Math.min(batch, count - i) },
+        () =>
+          new Promise<net.Socket>((resolve, reject) => {
+            const socket = net.connect(port, '127.0.0.1', () => socket.write(request))
+            socket.once('data', () => resolve(socket))
+            socket.once('error', reject)
+            socket.once('close', () => reject(new Error('connection closed before the response')))
+          }),
       ),
     )
     for (const socket of opened) {
@@ -77,7 +79,15 @@ async function openIdle(port: number, count: number): Promise<net.Socket[]> {
   return sockets
 }
 
-async function measure(peer: PeerInfo, tool: LoadTool, taskset: string | null, requests: number, connections: number, warmup: number, say: (s: string) => void): Promise<PeerMemory> {
+async function measure(
+  peer: PeerInfo,
+  tool: LoadTool,
+  taskset: string | null,
+  requests: number,
+  connections: number,
+  warmup: number,
+  say: (s: string) => void,
+): Promise<PeerMemory> {
   if (SCENARIO === undefined) throw new Error('scenario 2 is missing')
   const server: PeerProcess = await startPeer(peer, SCENARIO.route, { taskset, core: 0, exposeGc: true, raiseFdLimit: true, keepAliveTimeout: KEEP_ALIVE_MS })
   const job = { url: `http://127.0.0.1:${server.port}${SCENARIO.path}`, method: 'GET', headers: SCENARIO.headers, connections: 100, pipelining: 1, duration: warmup }
@@ -119,24 +129,36 @@ const kb = (bytes: number): string => (bytes / 1024).toFixed(2)
 const signed = (text: string): string => (text.startsWith('-') ? text : `+${text}`)
 
 function markdown(results: PeerMemory[], meta: Record<string, unknown>, requests: number, notes: string[]): string {
-  const lines = ['# postern memory benchmarks', '', `- Date: ${String(meta['date'])} · Node ${String(meta['node'])} · ${String(meta['platform'])} · ${String(meta['cores'])} cores`, `- Scenario 2 (GET /hello JSON); every figure read after a full GC in the server's process`]
+  const lines = [
+    '# postern memory benchmarks',
+    '',
+    `- Date: ${String(meta['date'])} · Node ${String(meta['node'])} · ${String(meta['platform'])} · ${String(meta['cores'])} cores`,
+    `- Scenario 2 (GET /hello JSON); every figure read after a full GC in the server's process`,
+  ]
   for (const note of notes) lines.push(`- ${note}`)
   lines.push('', `## RSS and heap (MB) after start, warm-up, N = ${requests.toLocaleString('en-US')} and 2N requests`, '')
-  lines.push('| peer | RSS start | RSS warm | RSS N | RSS 2N | RSS growth N→2N | heap warm | heap N | heap 2N | heap growth N→2N |', '| :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |')
+  lines.push(
+    '| peer | RSS start | RSS warm | RSS N | RSS 2N | RSS growth N→2N | heap warm | heap N | heap 2N | heap growth N→2N |',
+    '| :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
+  )
   for (const r of results) {
     if (r.problem !== undefined) {
       lines.push(`| ${r.label} | ${r.problem} | | | | | | | | |`)
       continue
     }
-    lines.push(`| ${r.label} | ${mb(r.start.rss)} | ${mb(r.warm.rss)} | ${mb(r.afterN.rss)} | ${mb(r.after2N.rss)} | ${signed(mb(r.after2N.rss - r.afterN.rss))} | ${mb(r.warm.heapUsed)} | ${mb(r.afterN.heapUsed)} | ${mb(r.after2N.heapUsed)} | ${signed(mb(r.after2N.heapUsed - r.afterN.heapUsed))} |`)
+    lines.push(
+      `| ${r.label} | ${mb(r.start.rss)} | ${mb(r.warm.rss)} | ${mb(r.afterN.rss)} | ${mb(r.after2N.rss)} | ${signed(mb(r.after2N.rss - r.afterN.rss))} | ${mb(r.warm.heapUsed)} | ${mb(r.afterN.heapUsed)} | ${mb(r.after2N.heapUsed)} | ${signed(mb(r.after2N.heapUsed - r.afterN.heapUsed))} |`,
+    )
   }
   lines.push('', '## Idle keep-alive connections', '')
   lines.push('| peer | connections | RSS before (MB) | RSS after (MB) | RSS per connection (KB) | heap + external per connection (KB) |', '| :-- | --: | --: | --: | --: | --: |')
   for (const r of results) {
     if (r.idle === null) continue
-    lines.push(`| ${r.label} | ${r.idle.connections.toLocaleString('en-US')} | ${mb(r.idle.before.rss)} | ${mb(r.idle.after.rss)} | ${kb(r.idle.rssPerConnection)} | ${kb(r.idle.heapPerConnection)} |`)
+    lines.push(
+      `| ${r.label} | ${r.idle.connections.toLocaleString('en-US')} | ${mb(r.idle.before.rss)} | ${mb(r.idle.after.rss)} | ${kb(r.idle.rssPerConnection)} | ${kb(r.idle.heapPerConnection)} |`,
+    )
   }
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -163,7 +185,8 @@ export async function main(argv: string[]): Promise<void> {
   const notes: string[] = []
   const limit = fdLimit()
   const connections = Math.max(0, Math.min(wanted, limit - 500))
-  if (connections < wanted) notes.push(`Only ${connections} idle connections (asked for ${wanted}): this process's open-file limit is ${limit}; raise it with \`ulimit -n\` before running.`)
+  if (connections < wanted)
+    notes.push(`Only ${connections} idle connections (asked for ${wanted}): this process's open-file limit is ${limit}; raise it with \`ulimit -n\` before running.`)
   const peers: PeerInfo[] = []
   for (const name of (values.peers ?? '').split(',').filter(Boolean)) {
     const peer = peerByName(name)
@@ -182,7 +205,16 @@ export async function main(argv: string[]): Promise<void> {
         results.push(await measure(peer, tool, taskset, requests, connections, warmup, say))
       } catch (error) {
         const zero: MemoryUsage = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }
-        results.push({ peer: peer.name, label: peer.label, start: zero, warm: zero, afterN: zero, after2N: zero, idle: null, problem: error instanceof Error ? error.message : String(error) })
+        results.push({
+          peer: peer.name,
+          label: peer.label,
+          start: zero,
+          warm: zero,
+          afterN: zero,
+          after2N: zero,
+          idle: null,
+          problem: error instanceof Error ? error.message : String(error),
+        })
       }
     }
   } finally {
@@ -196,7 +228,7 @@ export async function main(argv: string[]): Promise<void> {
     mkdirSync(dir, { recursive: true })
     const base = join(dir, `memory-${stamp(date)}`)
     writeFileSync(`${base}.md`, text)
-    writeFileSync(`${base}.json`, JSON.stringify({ meta, notes, results }, null, 2) + '\n')
+    writeFileSync(`${base}.json`, `${JSON.stringify({ meta, notes, results }, null, 2)}\n`)
     writeFileSync(join(dir, 'memory-latest.md'), text)
     say(`wrote ${base}.md, ${base}.json and ${join(dir, 'memory-latest.md')}`)
   }

@@ -91,7 +91,7 @@ export function startPeer(peer: PeerInfo, route: Route, options: StartOptions): 
           new Promise((answer, fail) => {
             if (child.exitCode !== null) return fail(new Error(`${peer.name} has exited`))
             waiting.push(answer)
-            child.stdin.write(command + '\n')
+            child.stdin.write(`${command}\n`)
           })
         resolve({
           peer,
@@ -120,6 +120,9 @@ export function startPeer(peer: PeerInfo, route: Route, options: StartOptions): 
 
 /** The most telling line of a crashed child's stderr. */
 function firstError(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean)
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
   return lines.find((l) => /Error|error:|Cannot find/.test(l)) ?? lines[0] ?? 'no output'
 }

@@ -95,7 +95,11 @@ export function markdown(report: Report): string {
   lines.push(
     `- ${o.rounds} interleaved round${o.rounds === 1 ? '' : 's'} × ${o.duration} s per cell, ${o.warmup > 0 ? `after ${o.warmup} s warm-up` : 'no warm-up'} · ${o.connections} connections, pipelining ${o.pipelining} unless the scenario says otherwise${o.quick ? ' · quick run (reduced matrix: indicative only)' : ''}`,
   )
-  lines.push(`- Versions: ${Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(' · ')}`)
+  lines.push(
+    `- Versions: ${Object.entries(meta.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(' · ')}`,
+  )
   for (const note of meta.notes) lines.push(`- ${note}`)
   lines.push('')
 
@@ -107,15 +111,21 @@ export function markdown(report: Report): string {
   lines.push(row(['peer', ...scenarios.map((s) => `${s.id} · ${s.title}${s.unit === 'MB/s' ? ' (MB/s)' : ''}`)]))
   lines.push(row([':--', ...scenarios.map(() => '--:')]))
   for (const peer of peers) {
-    lines.push(row([labels.get(peer.name) ?? peer.name, ...scenarios.map((s) => {
-      const cell = cellOf(s.id, peer.name)
-      if (cell === undefined) return '—'
-      return `${value(cell.median, cell.unit)}${cell.clientSaturated ? ' ⚠' : ''}${cell.problem !== undefined ? ' ✗' : ''}`
-    })]))
+    lines.push(
+      row([
+        labels.get(peer.name) ?? peer.name,
+        ...scenarios.map((s) => {
+          const cell = cellOf(s.id, peer.name)
+          if (cell === undefined) return '—'
+          return `${value(cell.median, cell.unit)}${cell.clientSaturated ? ' ⚠' : ''}${cell.problem !== undefined ? ' ✗' : ''}`
+        }),
+      ]),
+    )
   }
   lines.push('')
   const legend: string[] = []
-  if (report.cells.some((c) => c.clientSaturated)) legend.push(`⚠ the load generator used ≥ ${Math.round(SATURATED * 100)} % of a core in some round: the client may be the bottleneck`)
+  if (report.cells.some((c) => c.clientSaturated))
+    legend.push(`⚠ the load generator used ≥ ${Math.round(SATURATED * 100)} % of a core in some round: the client may be the bottleneck`)
   if (report.cells.some((c) => c.problem !== undefined)) legend.push("✗ see the note under the scenario's table")
   if (legend.length > 0) lines.push(legend.join(' · '), '')
 
@@ -130,16 +140,18 @@ export function markdown(report: Report): string {
     for (const peer of peers) {
       const c = cellOf(s.id, peer.name)
       if (c === undefined) continue
-      lines.push(row([
-        labels.get(peer.name) ?? peer.name,
-        value(c.median, c.unit),
-        c.rounds.length === 0 ? '—' : `${value(c.min, c.unit)}–${value(c.max, c.unit)}`,
-        Number.isFinite(c.p99) ? c.p99.toFixed(c.p99 < 10 ? 2 : 1) : '—',
-        ratio(c.median, fastify),
-        ceiling !== undefined && Number.isFinite(ceiling) && Number.isFinite(c.median) ? pct(c.median / ceiling) : '—',
-        `${pct(c.clientCpu)}${c.clientSaturated ? ' ⚠' : ''}`,
-        pct(c.serverCpu),
-      ]))
+      lines.push(
+        row([
+          labels.get(peer.name) ?? peer.name,
+          value(c.median, c.unit),
+          c.rounds.length === 0 ? '—' : `${value(c.min, c.unit)}–${value(c.max, c.unit)}`,
+          Number.isFinite(c.p99) ? c.p99.toFixed(c.p99 < 10 ? 2 : 1) : '—',
+          ratio(c.median, fastify),
+          ceiling !== undefined && Number.isFinite(ceiling) && Number.isFinite(c.median) ? pct(c.median / ceiling) : '—',
+          `${pct(c.clientCpu)}${c.clientSaturated ? ' ⚠' : ''}`,
+          pct(c.serverCpu),
+        ]),
+      )
       if (c.problem !== undefined) notes.push(`- ✗ ${labels.get(peer.name) ?? peer.name}: ${c.problem}`)
     }
     lines.push('')
@@ -182,7 +194,7 @@ export function writeReport(report: Report, dir: string, date: Date): { md: stri
   const text = markdown(report)
   const paths = { md: `${base}.md`, json: `${base}.json`, latest: join(dir, 'latest.md') }
   writeFileSync(paths.md, text)
-  writeFileSync(paths.json, JSON.stringify(report, null, 2) + '\n')
+  writeFileSync(paths.json, `${JSON.stringify(report, null, 2)}\n`)
   writeFileSync(paths.latest, text)
   return paths
 }

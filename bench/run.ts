@@ -18,7 +18,7 @@
  */
 import os from 'node:os'
 import { parseArgs } from 'node:util'
-import { runSuite } from './harness.js'
+import { runSuite, type SuiteResult } from './harness.js'
 import { autocannonTool, type LoadTool } from './load.js'
 import { PEERS, peerByName, type PeerInfo } from './peer.js'
 import { findTaskset } from './peer-process.js'
@@ -44,7 +44,12 @@ const HELP = `usage: npm run bench -- [options]
   --memory             memory benchmarks (bench/memory.ts)`
 
 function list(value: string | undefined): string[] | undefined {
-  return value === undefined ? undefined : value.split(',').map((s) => s.trim()).filter(Boolean)
+  return value === undefined
+    ? undefined
+    : value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
 }
 
 function positive(name: string, value: string | undefined, fallback: number): number {
@@ -106,7 +111,8 @@ async function main(): Promise<void> {
   const notes: string[] = []
   const cores = os.cpus().length
   const taskset = findTaskset(cores)
-  if (taskset === null) notes.push(cores < 2 ? 'One core only: servers and load generator share it (numbers are indicative only).' : 'taskset not found: processes are not pinned to cores.')
+  if (taskset === null)
+    notes.push(cores < 2 ? 'One core only: servers and load generator share it (numbers are indicative only).' : 'taskset not found: processes are not pinned to cores.')
   let tool: LoadTool
   if (str('tool') === 'wrk') {
     const version = wrkVersion()
@@ -127,7 +133,7 @@ async function main(): Promise<void> {
 
   const date = new Date()
   const tty = process.stderr.isTTY === true
-  let result
+  let result: SuiteResult
   try {
     result = await runSuite({
       scenarios,

@@ -147,10 +147,13 @@ export const SCENARIOS: readonly Scenario[] = [
     headers: {},
     unit: 'req/s',
     check: (status, contentType, body) =>
-      status !== 200 ? `status ${status}`
-      : !contentType.toLowerCase().startsWith('text/plain') ? `content-type ${JSON.stringify(contentType)}`
-      : body.toString() !== TEXT_BODY ? `body ${JSON.stringify(body.toString().slice(0, 80))}`
-      : null,
+      status !== 200
+        ? `status ${status}`
+        : !contentType.toLowerCase().startsWith('text/plain')
+          ? `content-type ${JSON.stringify(contentType)}`
+          : body.toString() !== TEXT_BODY
+            ? `body ${JSON.stringify(body.toString().slice(0, 80))}`
+            : null,
   },
   { id: '2', title: 'GET /hello JSON', route: 'json', method: 'GET', path: '/hello', headers: JSON_GET_HEADERS, unit: 'req/s', check: checkJson(JSON_BODY) },
   {
@@ -174,8 +177,28 @@ export const SCENARIOS: readonly Scenario[] = [
     unit: 'req/s',
     check: checkJson(ECHO_DOCUMENT),
   },
-  { id: '5', title: 'GET /hello JSON, pipelined 10', route: 'json', method: 'GET', path: '/hello', headers: JSON_GET_HEADERS, pipelining: 10, unit: 'req/s', check: checkJson(JSON_BODY) },
-  { id: '6', title: 'GET /hello JSON, 1000 conns', route: 'json', method: 'GET', path: '/hello', headers: JSON_GET_HEADERS, connections: 1000, unit: 'req/s', check: checkJson(JSON_BODY) },
+  {
+    id: '5',
+    title: 'GET /hello JSON, pipelined 10',
+    route: 'json',
+    method: 'GET',
+    path: '/hello',
+    headers: JSON_GET_HEADERS,
+    pipelining: 10,
+    unit: 'req/s',
+    check: checkJson(JSON_BODY),
+  },
+  {
+    id: '6',
+    title: 'GET /hello JSON, 1000 conns',
+    route: 'json',
+    method: 'GET',
+    path: '/hello',
+    headers: JSON_GET_HEADERS,
+    connections: 1000,
+    unit: 'req/s',
+    check: checkJson(JSON_BODY),
+  },
   {
     id: '7',
     title: 'GET /stream 1 MB',
@@ -184,10 +207,7 @@ export const SCENARIOS: readonly Scenario[] = [
     path: '/stream',
     headers: {},
     unit: 'MB/s',
-    check: (status, _contentType, body) =>
-      status !== 200 ? `status ${status}`
-      : body.length !== STREAM_CHUNK_SIZE * STREAM_CHUNKS ? `body of ${body.length} bytes`
-      : null,
+    check: (status, _contentType, body) => (status !== 200 ? `status ${status}` : body.length !== STREAM_CHUNK_SIZE * STREAM_CHUNKS ? `body of ${body.length} bytes` : null),
   },
 ]
 

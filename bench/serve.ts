@@ -12,7 +12,7 @@ import type { Route } from './scenarios.js'
 const [name = '', route = '', keepAlive] = process.argv.slice(2)
 
 function reply(value: unknown): void {
-  process.stdout.write(JSON.stringify(value) + '\n')
+  process.stdout.write(`${JSON.stringify(value)}\n`)
 }
 
 async function main(): Promise<void> {

@@ -27,7 +27,9 @@ import { TEXT_BODY } from './scenarios.js'
 import { fdCount, MiB, rssBytes, settle } from './fuzz-process.js'
 
 /** autocannon with the option and result field bench/autocannon.d.ts does not declare: every body is checked. */
-const load = autocannon as unknown as (options: Parameters<typeof autocannon>[0] & { expectBody: string }) => Promise<Awaited<ReturnType<typeof autocannon>> & { mismatches: number }>
+const load = autocannon as unknown as (
+  options: Parameters<typeof autocannon>[0] & { expectBody: string },
+) => Promise<Awaited<ReturnType<typeof autocannon>> & { mismatches: number }>
 
 interface Stage {
   phase: string
@@ -156,7 +158,9 @@ async function main(): Promise<number> {
   try {
     const baselineFds = fdCount(server.pid)
     await measure('start', 0, 0, 0, 0)
-    process.stdout.write(`postern soak · ${fmt(requests)} keep-alive requests on ${connections} connections at a time, ${fmt(freshCount)} on fresh connections · server pid ${server.pid}\n`)
+    process.stdout.write(
+      `postern soak · ${fmt(requests)} keep-alive requests on ${connections} connections at a time, ${fmt(freshCount)} on fresh connections · server pid ${server.pid}\n`,
+    )
 
     // 1. Keep-alive, in ten stages.
     let done = 0
@@ -199,7 +203,9 @@ async function main(): Promise<number> {
     const lines = ['', 'phase          requests    connections   req/s      RSS MiB  heap MiB  fds']
     for (const s of stages) {
       const rate = s.amount > 0 && s.ms > 0 ? fmt((s.amount * 1000) / s.ms) : '-'
-      lines.push(`${s.phase.padEnd(14)} ${fmt(s.requests).padStart(10)}  ${fmt(s.connections).padStart(11)}  ${rate.padStart(8)}  ${mib(s.rss).padStart(8)}  ${mib(s.heap).padStart(8)}  ${String(s.fds).padStart(4)}`)
+      lines.push(
+        `${s.phase.padEnd(14)} ${fmt(s.requests).padStart(10)}  ${fmt(s.connections).padStart(11)}  ${rate.padStart(8)}  ${mib(s.rss).padStart(8)}  ${mib(s.heap).padStart(8)}  ${String(s.fds).padStart(4)}`,
+      )
     }
     const rssGrowth = last.rss - warm.rss
     const heapGrowth = last.heap - warm.heap
@@ -214,7 +220,7 @@ async function main(): Promise<number> {
     if (heapGrowth > heapBound) problems.push(`heap after GC grew ${mib(heapGrowth)} MiB after warm-up (bound ${mib(heapBound)})`)
     if (fdsEnd > baselineFds) problems.push(`file descriptors ${fdsEnd} at the end, ${baselineFds} at start`)
     lines.push('', problems.length === 0 ? 'ok: every bound held' : `FAILED:\n  ${problems.join('\n  ')}`)
-    process.stdout.write(lines.join('\n') + '\n')
+    process.stdout.write(`${lines.join('\n')}\n`)
     return problems.length === 0 ? 0 : 1
   } finally {
     clearInterval(sampler)

@@ -41,7 +41,7 @@ export function luaScript(job: LoadJob): string {
     'end',
     'request = function() return batch end',
   )
-  return lines.join('\n') + '\n'
+  return `${lines.join('\n')}\n`
 }
 
 const UNITS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 }

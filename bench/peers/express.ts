@@ -13,10 +13,14 @@ export const serve: Serve = async (route, options) => {
   const app = express()
   switch (route) {
     case 'text':
-      app.get('/hello', (_req, res) => { res.type('text/plain').send(TEXT_BODY) })
+      app.get('/hello', (_req, res) => {
+        res.type('text/plain').send(TEXT_BODY)
+      })
       break
     case 'json':
-      app.get('/hello', (_req, res) => { res.json(JSON_BODY) })
+      app.get('/hello', (_req, res) => {
+        res.json(JSON_BODY)
+      })
       break
     case 'user':
       app.get('/users/:id', (req, res) => {
@@ -47,6 +51,10 @@ export const serve: Serve = async (route, options) => {
   const address = server.address()
   return {
     port: typeof address === 'object' && address !== null ? address.port : options.port,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
   }
 }

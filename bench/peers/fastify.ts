@@ -11,10 +11,14 @@ export const serve: Serve = async (route, options) => {
   const app = Fastify({ logger: false, ...(options.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: options.keepAliveTimeout }) })
   switch (route) {
     case 'text':
-      app.get('/hello', (_req, reply) => { reply.send(TEXT_BODY) })
+      app.get('/hello', (_req, reply) => {
+        reply.send(TEXT_BODY)
+      })
       break
     case 'json':
-      app.get('/hello', { schema: { response: { 200: HELLO_SCHEMA } } }, (_req, reply) => { reply.send(JSON_BODY) })
+      app.get('/hello', { schema: { response: { 200: HELLO_SCHEMA } } }, (_req, reply) => {
+        reply.send(JSON_BODY)
+      })
       break
     case 'user':
       app.get<{ Params: { id: string }; Querystring: { fields?: string } }>(
@@ -26,14 +30,20 @@ export const serve: Serve = async (route, options) => {
             response: { 200: USER_SCHEMA },
           },
         },
-        (req, reply) => { reply.send(userReply(req.params.id, req.query.fields)) },
+        (req, reply) => {
+          reply.send(userReply(req.params.id, req.query.fields))
+        },
       )
       break
     case 'echo':
-      app.post('/echo', { schema: { body: ECHO_SCHEMA, response: { 200: ECHO_SCHEMA } } }, (req, reply) => { reply.send(req.body) })
+      app.post('/echo', { schema: { body: ECHO_SCHEMA, response: { 200: ECHO_SCHEMA } } }, (req, reply) => {
+        reply.send(req.body)
+      })
       break
     case 'stream':
-      app.get('/stream', (_req, reply) => { reply.type('application/octet-stream').send(Readable.from(streamChunks())) })
+      app.get('/stream', (_req, reply) => {
+        reply.type('application/octet-stream').send(Readable.from(streamChunks()))
+      })
       break
   }
   await app.listen({ port: options.port, host: options.host })

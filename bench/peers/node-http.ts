@@ -20,11 +20,11 @@ export const serve: Serve = async (route, options) => {
     const url = req.url ?? '/'
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
-    if (route === 'text' && req.method === 'GET' && path === '/hello') return send(res, 200, 'text/plain; charset=utf-8', TEXT_BODY)
-    if (route === 'json' && req.method === 'GET' && path === '/hello') return send(res, 200, JSON_TYPE, JSON.stringify(JSON_BODY))
+    if (route === 'text' && req.method === 'GET' && path === '/hello') return void send(res, 200, 'text/plain; charset=utf-8', TEXT_BODY)
+    if (route === 'json' && req.method === 'GET' && path === '/hello') return void send(res, 200, JSON_TYPE, JSON.stringify(JSON_BODY))
     if (route === 'user' && req.method === 'GET' && path.startsWith('/users/')) {
       const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1))
-      return send(res, 200, JSON_TYPE, JSON.stringify(userReply(decodeURIComponent(path.slice(7)), query.get('fields') ?? undefined)))
+      return void send(res, 200, JSON_TYPE, JSON.stringify(userReply(decodeURIComponent(path.slice(7)), query.get('fields') ?? undefined)))
     }
     if (route === 'echo' && req.method === 'POST' && path === '/echo') {
       const chunks: Buffer[] = []
@@ -54,6 +54,10 @@ export const serve: Serve = async (route, options) => {
   const address = server.address()
   return {
     port: typeof address === 'object' && address !== null ? address.port : options.port,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
   }
 }

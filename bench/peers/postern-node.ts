@@ -15,6 +15,10 @@ export const serve: Serve = async (route, options) => {
   const address = server.address()
   return {
     port: typeof address === 'object' && address !== null ? address.port : options.port,
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
   }
 }

@@ -27,11 +27,16 @@ function chunkedStream(): Buffer {
 function responseFor(route: Route): Buffer {
   const json = 'application/json; charset=utf-8'
   switch (route) {
-    case 'text': return response('text/plain; charset=utf-8', Buffer.from(TEXT_BODY))
-    case 'json': return response(json, Buffer.from(JSON.stringify(JSON_BODY)))
-    case 'user': return response(json, Buffer.from(JSON.stringify(userReply(USER_ID, USER_FIELDS))))
-    case 'echo': return response(json, Buffer.from(ECHO_BODY))
-    case 'stream': return chunkedStream()
+    case 'text':
+      return response('text/plain; charset=utf-8', Buffer.from(TEXT_BODY))
+    case 'json':
+      return response(json, Buffer.from(JSON.stringify(JSON_BODY)))
+    case 'user':
+      return response(json, Buffer.from(JSON.stringify(userReply(USER_ID, USER_FIELDS))))
+    case 'echo':
+      return response(json, Buffer.from(ECHO_BODY))
+    case 'stream':
+      return chunkedStream()
   }
 }
 

@@ -46,7 +46,13 @@ function table(markdown: string, heading: RegExp): string[][] {
   const rows: string[][] = []
   for (let i = start + 1; i < lines.length; i++) {
     const line = lines[i] ?? ''
-    if (line.startsWith('|')) rows.push(line.slice(1, -1).split(' | ').map((c) => c.trim()))
+    if (line.startsWith('|'))
+      rows.push(
+        line
+          .slice(1, -1)
+          .split(' | ')
+          .map((c) => c.trim()),
+      )
     else if (rows.length > 0) break
   }
   return rows
@@ -58,13 +64,32 @@ type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 async function runAndCheck(t: Test, tool: string): Promise<void> {
   const out = mkdtempSync(join(tmpdir(), 'postern-bench-test-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
-  const { code, stdout, stderr } = await bench(['--quick', '--only', '2', '--peers', PEERS.join(','), '--duration', '1', '--rounds', '1', '--warmup', '0', '--tool', tool, '--out', out])
+  const { code, stdout, stderr } = await bench([
+    '--quick',
+    '--only',
+    '2',
+    '--peers',
+    PEERS.join(','),
+    '--duration',
+    '1',
+    '--rounds',
+    '1',
+    '--warmup',
+    '0',
+    '--tool',
+    tool,
+    '--out',
+    out,
+  ])
   t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-500)})`)
 
   const files = readdirSync(out)
   const json = files.find((f) => f.endsWith('.json'))
   t.ok(json, 'a JSON report was written')
-  t.ok(files.some((f) => f.endsWith('.md') && f !== 'latest.md'), 'a dated Markdown report was written')
+  t.ok(
+    files.some((f) => f.endsWith('.md') && f !== 'latest.md'),
+    'a dated Markdown report was written',
+  )
   t.ok(files.includes('latest.md'), 'latest.md was written')
   const report = JSON.parse(readFileSync(join(out, json ?? ''), 'utf8')) as ReportJson
   t.equal(report.meta.node, process.version)
@@ -88,7 +113,10 @@ async function runAndCheck(t: Test, tool: string): Promise<void> {
     const width = rows[0]?.length ?? 0
     t.ok(width >= 2)
     for (const row of rows) t.equal(row.length, width, `row has ${width} cells: ${row.join(' | ')}`)
-    t.ok(rows[1]?.every((c) => /^:?-+:?$/.test(c)), 'second row is the separator')
+    t.ok(
+      rows[1]?.every((c) => /^:?-+:?$/.test(c)),
+      'second row is the separator',
+    )
     for (const row of rows.slice(2)) t.match(row[1] ?? '', /^[\d,]+( ⚠)?$/, `${row[0] ?? ''} has a number`)
   }
 }
@@ -123,7 +151,15 @@ t.test('reports go to a git-ignored directory unless --record asks for the track
 })
 
 t.test('wrk support: Lua script and output parsing', async (t) => {
-  const script = luaScript({ url: 'http://127.0.0.1:1/echo?a=1', method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":[[1]]}', connections: 1, pipelining: 10, duration: 1 })
+  const script = luaScript({
+    url: 'http://127.0.0.1:1/echo?a=1',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"a":[[1]]}',
+    connections: 1,
+    pipelining: 10,
+    duration: 1,
+  })
   t.match(script, 'wrk.method = [[POST]]')
   t.match(script, 'wrk.headers[ [[content-type]] ] = [[application/json]]')
   t.match(script, 'wrk.body = [=[{"a":[[1]]}]=]', 'a body holding ]] gets a long string of a higher level')

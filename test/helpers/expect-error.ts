@@ -7,7 +7,6 @@ import type { Test } from 'tap'
 import { connectionHas } from './raw.js'
 import type { Served } from './server.js'
 
-
 /**
  * Sends `bytes` on a new connection and checks the server refuses them with
  * `status`. `served` must run an app that answers `GET /ok` with 200.

@@ -275,7 +275,8 @@ export async function openSockets(t: Teardown, port: number, n: number, options:
     await Promise.all(
       Array.from({ length: Math.min(batch, n - i) }, () => {
         return new Promise<void>((resolve, reject) => {
-          const s = options.tlsHandshake === true ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost' }) : net.connect({ port, host: '127.0.0.1' })
+          const s =
+            options.tlsHandshake === true ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost' }) : net.connect({ port, host: '127.0.0.1' })
           sockets.push(s)
           s.on('error', () => {})
           s.once('close', () => closed++)

@@ -48,8 +48,7 @@ export function headerCount(res: RawResponse, name: string): number {
 
 /** Whether a `Connection` header lists `token` (case-insensitive). */
 export function connectionHas(res: RawResponse, token: string): boolean {
-  const value = header(res, 'connection')
-  return value !== undefined && value.split(',').some((t) => t.trim().toLowerCase() === token.toLowerCase())
+  return (header(res, 'connection') ?? '').split(',').some((t) => t.trim().toLowerCase() === token.toLowerCase())
 }
 
 /** Thrown when the bytes from the server are not a well-formed HTTP/1.x response. */
@@ -308,9 +307,7 @@ export class RawClient {
   static connect(port: number, options: ClientOptions = {}): Promise<RawClient> {
     const timeout = options.timeout ?? 3000
     return new Promise((resolve, reject) => {
-      const socket = options.tls
-        ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost' })
-        : net.connect({ port, host: '127.0.0.1' })
+      const socket = options.tls ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost' }) : net.connect({ port, host: '127.0.0.1' })
       socket.setNoDelay(true)
       const onError = (err: Error) => reject(err)
       socket.once('error', onError)
