@@ -6,12 +6,10 @@
  */
 import { GatewayError, type GatewayInput } from './spec.js'
 import { DEFAULT_BODY_LIMIT } from './limits.js'
+import { BodyCollector, bodyTooLarge } from './body-collector.js'
 
 /** The default body limit for `bytes()`/`text()`: the server's default (1 MiB). */
 export { DEFAULT_BODY_LIMIT }
-
-/** The first buffer of a `bytes()` call; it grows as bytes arrive, never sized from a declared length up front. */
-const FIRST_COLLECT = 64 * 1024
 
 /** A request-body error with its status (413, 400), answered as postern's server answers it. */
 function adapterError(status: number, message: string, cause?: unknown): GatewayError {
@@ -54,38 +52,21 @@ export class StreamInput implements GatewayInput {
   }
 
   async bytes(limit: number = this.#limit): Promise<Uint8Array> {
-    if (this.length !== null && this.length > limit) throw tooLarge(limit)
+    if (this.length !== null && this.length > limit) throw bodyTooLarge(limit)
     // Iterated by hand: on an over-limit body we stop reading without
-    // destroying the source, so the response can still be sent. Each chunk is
-    // copied into one growing buffer, so a body sent as many tiny chunks costs
-    // its bytes, not an object per chunk.
+    // destroying the source, so the response can still be sent.
     const iterator = this[Symbol.asyncIterator]()
-    let out = new Uint8Array(Math.min(this.length ?? limit, FIRST_COLLECT))
-    let total = 0
+    const body = new BodyCollector(limit, this.length)
     for (;;) {
       const step = await iterator.next()
-      if (step.done === true) break
-      const chunk = step.value
-      const next = total + chunk.byteLength
-      if (next > limit) throw tooLarge(limit)
-      if (next > out.byteLength) {
-        const grown = new Uint8Array(Math.min(Math.max(next, out.byteLength * 2), limit))
-        grown.set(out.subarray(0, total))
-        out = grown
-      }
-      out.set(chunk, total)
-      total = next
+      if (step.done === true) return body.bytes()
+      if (!body.add(step.value)) throw bodyTooLarge(limit)
     }
-    return out.subarray(0, total)
   }
 
   async text(limit?: number): Promise<string> {
     return new TextDecoder().decode(await this.bytes(limit))
   }
-}
-
-function tooLarge(limit: number): GatewayError {
-  return adapterError(413, `request body larger than ${limit} bytes`)
 }
 
 function empty(): AsyncIterator<Uint8Array> {

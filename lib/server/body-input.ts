@@ -6,6 +6,7 @@
  */
 import type { GatewayInput } from '../gateway/spec.js'
 import { GatewayError } from '../gateway/spec.js'
+import { BodyCollector, bodyTooLarge } from '../gateway/body-collector.js'
 
 /** Unread bytes above which the socket is paused. */
 export const HIGH_WATER = 64 * 1024
@@ -28,14 +29,9 @@ const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: unde
 const SMALL_CHUNK = 4 * 1024
 /** Size of the buffers small chunks are copied into. */
 const COALESCE_SIZE = 16 * 1024
-/** The first buffer of a `bytes()` call. */
-const FIRST_COLLECT = 64 * 1024
-
 /** A `bytes()` call in progress: the body is copied straight into one growing buffer. */
 interface Collector {
-  buf: Buffer
-  len: number
-  limit: number
+  body: BodyCollector
   resolve(bytes: Uint8Array): void
   reject(error: unknown): void
 }
@@ -116,7 +112,7 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
     const collector = this.collector
     if (collector !== null) {
       this.collector = null
-      collector.resolve(collector.buf.subarray(0, collector.len))
+      collector.resolve(collector.body.bytes())
       return
     }
     const pending = this.pending
@@ -208,14 +204,11 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
   }
 
   bytes(limit: number = this.limit): Promise<Uint8Array> {
-    if (this.length !== null && this.length > limit) return Promise.reject(tooLarge(limit))
+    if (this.length !== null && this.length > limit) return Promise.reject(bodyTooLarge(limit))
     if (this.pending !== null || this.collector !== null) return Promise.reject(new TypeError('gateway.input: read again before the previous read finished'))
     this.firstRead()
-    // One buffer for the whole body, grown by doubling as bytes arrive (never sized from the
-    // declared length up front: a client could declare a large body and send nothing).
-    const size = Math.min(this.length ?? limit, Math.max(this.buffered, FIRST_COLLECT))
     return new Promise<Uint8Array>((resolve, reject) => {
-      const collector: Collector = { buf: Buffer.allocUnsafe(size), len: 0, limit, resolve, reject }
+      const collector: Collector = { body: new BodyCollector(limit, this.length, this.buffered), resolve, reject }
       this.collector = collector
       const queued = this.chunks
       this.chunks = []
@@ -230,7 +223,7 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
         reject(this.failure)
       } else if (this.ended) {
         this.collector = null
-        resolve(collector.buf.subarray(0, collector.len))
+        resolve(collector.body.bytes())
       }
     })
   }
@@ -242,20 +235,10 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
 
   /** Copies a chunk into a running `bytes()`; over its limit, the read fails with 413 and the rest is dropped. */
   private collect(collector: Collector, chunk: Buffer): void {
-    const len = collector.len + chunk.length
-    if (len > collector.limit) {
-      this.collector = null
-      this.discard()
-      collector.reject(tooLarge(collector.limit))
-      return
-    }
-    if (len > collector.buf.length) {
-      const grown = Buffer.allocUnsafe(Math.min(Math.max(len, collector.buf.length * 2), collector.limit))
-      collector.buf.copy(grown, 0, 0, collector.len)
-      collector.buf = grown
-    }
-    chunk.copy(collector.buf, collector.len)
-    collector.len = len
+    if (collector.body.add(chunk)) return
+    this.collector = null
+    this.discard()
+    collector.reject(bodyTooLarge(collector.body.limit))
   }
 
   private firstRead(): void {
@@ -273,9 +256,6 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
   }
 }
 
-function tooLarge(limit: number): GatewayError {
-  return new GatewayError(413, `request body larger than ${limit} bytes`)
-}
 
 /** The input of a request without a body: shared, since there is nothing to read. */
 export const EMPTY_INPUT: GatewayInput = Object.freeze({
