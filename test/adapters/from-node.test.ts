@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { fromNode } from '../../lib/adapters/node.js'
 import { app as expressExample } from '../../examples/express-app.js'
 import { app as fastifyExample } from '../../examples/fastify-app.js'
-import { RawClient, header } from '../helpers/raw.js'
+import { type RawClient, header } from '../helpers/raw.js'
 import { firstResponse, serve, serveValidated, sleep, type Served } from '../helpers/server.js'
 
 /** Sends a chunked upload in parts, checking each part is echoed before the next is sent. */
@@ -95,7 +95,19 @@ t.test('the request object: Node fields from the environ', async (t) => {
   const res = await firstResponse(served, 'GET /a%20b/c?x=1 HTTP/1.1\r\nHost: example.test\r\nX-Multi: 1\r\nX-Multi: 2\r\nCookie: a=1\r\n\r\n')
   t.equal(res.status, 200)
   t.equal(header(res, 'content-length'), '2', 'res.end(data) sets the length, as Node does')
-  t.same(seen, { method: 'GET', url: '/a%20b/c?x=1', httpVersion: '1.1', host: 'example.test', multi: '1, 2', cookie: 'a=1', rawHasHost: true, remoteAddress: '127.0.0.1', remotePort: 'number', encrypted: false, readable: true })
+  t.same(seen, {
+    method: 'GET',
+    url: '/a%20b/c?x=1',
+    httpVersion: '1.1',
+    host: 'example.test',
+    multi: '1, 2',
+    cookie: 'a=1',
+    rawHasHost: true,
+    remoteAddress: '127.0.0.1',
+    remotePort: 'number',
+    encrypted: false,
+    readable: true,
+  })
 })
 
 t.test('the response object: status, reason, headers, and what is dropped', async (t) => {
@@ -233,7 +245,60 @@ t.test('failures: a throwing listener gets a 500, a destroyed response a cut con
   t.equal(cut.partial?.status, 200)
   t.equal(cut.partial?.body.toString(), 'partial')
   t.ok(cut.closed, 'the connection was closed')
-  t.ok(errors.some((m) => m.includes('listener boom')), 'the error went to gateway.errors')
+  t.ok(
+    errors.some((m) => m.includes('listener boom')),
+    'the error went to gateway.errors',
+  )
+})
+
+t.test('a thrown value that cannot be printed still gets a 500, and the server keeps serving', async (t) => {
+  // Neither can become a string: String() of a null-prototype object throws
+  // (no toString), and every operation on this Proxy throws, instanceof too.
+  // Turning them into an Error must not throw, or the rejection handler that
+  // does it rejects unhandled: the process dies and the client gets nothing.
+  const everyTrapThrows = new Proxy(
+    {},
+    {
+      get: (_target, trap) => () => {
+        throw new Error(`hostile ${String(trap)} trap`)
+      },
+    },
+  )
+  const hostile = new Proxy({}, everyTrapThrows)
+  const errors: string[] = []
+  const app = fromNode((req, res) => {
+    if (req.url === '/null-prototype')
+      return (async () => {
+        await null
+        throw Object.create(null)
+      })()
+    if (req.url === '/proxy') throw hostile // synchronously
+    if (req.url === '/proxy-async')
+      return (async () => {
+        await null
+        throw hostile
+      })()
+    res.end(`still here: ${req.url}`)
+    return undefined
+  })
+  const served = await serve(t, app, { errors: { write: (m) => void errors.push(m), flush() {} } })
+  for (const path of ['/null-prototype', '/proxy', '/proxy-async']) {
+    const before = errors.length
+    const client = await served.connect()
+    client.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)
+    const first = await client.read(1)
+    t.equal(first.responses[0]?.status, 500, `${path}: answered 500`, { received: first.raw })
+    t.equal(first.responses[0]?.body.toString(), 'Internal Server Error\n', `${path}: the usual error body`)
+    const logged = errors.slice(before)
+    t.ok(
+      logged.some((m) => m.includes(`while answering GET ${path}\n`)),
+      `${path}: the error went to gateway.errors`,
+      { logged },
+    )
+    const after = await firstResponse(served, `GET ${path}/next HTTP/1.1\r\nHost: x\r\n\r\n`)
+    t.equal(after.status, 200, `${path}: the server answers the next request`)
+    t.equal(after.body.toString(), `still here: ${path}/next`)
+  }
 })
 
 t.test("the listener hears 'close' when the client goes away", async (t) => {
