@@ -124,7 +124,7 @@ class FetchCall extends GatewayCall {
   }
 
   protected sendError(status: number, message: string): void {
-    const body = chunkBytes(message + '\n')
+    const body = chunkBytes(`${message}\n`)
     const headers = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.byteLength) }
     this.resolve(new Response(this.method === 'HEAD' ? null : body, { status, statusText: STATUS_TEXT[status] ?? '', headers }))
   }
@@ -197,14 +197,15 @@ function environOf(request: Request, info: unknown, errors: ErrorStream, limit: 
     errors,
     multiprocess: false,
   }
-  // The headers as a flat list; the URL's authority stands for the Host header when there is none.
   const headers: string[] = []
   request.headers.forEach((value, name) => {
     headers.push(name, value)
   })
-  headers.push(':authority', host)
   const input = new StreamInput(streamChunks(request.body), null, limit)
   const environ = buildEnviron(request.method, target, 'HTTP/1.1', headers, connection, input)
+  // The URL's authority is the request's host: hosts put the Host header there, or an
+  // absolute-form target's authority, which wins over Host (RFC 9112 §3.2.2).
+  environ.HTTP_HOST = host
   input.length = /^\d+$/.test(environ.CONTENT_LENGTH) ? Number(environ.CONTENT_LENGTH) : request.body === null ? 0 : null
   return environ
 }
