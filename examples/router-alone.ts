@@ -10,8 +10,14 @@ import { json } from '../plugins/json.js'
 import { text } from '../plugins/text.js'
 
 const router = createRouter()
-router.get('/hello', text(() => 'Hello, world!'))
-router.get('/hello.json', json(() => ({ hello: 'world' })))
+router.get(
+  '/hello',
+  text(() => 'Hello, world!'),
+)
+router.get(
+  '/hello.json',
+  json(() => ({ hello: 'world' })),
+)
 router.get(
   '/users/:id',
   json((environ) => ({ id: (environ[PARAMS_KEY] as Params).id }), {

@@ -22,18 +22,20 @@ const items = new Map<number, NewItem & { id: number }>()
 export const app = postern()
 
 // req.body is typed from the body schema: no type written twice.
-app.post('/items', { schema: { body: item, response: { 201: { type: 'object', properties: { id: { type: 'integer' }, name: { type: 'string' }, price: { type: 'number' } } } } } }, (req, reply) => {
-  const id = items.size + 1
-  const created = { id, ...req.body }
-  items.set(id, created)
-  reply.status(201).header('location', `/items/${id}`)
-  return created
-})
-
-app.get(
+app.post(
   '/items',
-  { schema: { query: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 100, default: 10 } } } } },
-  (req) => [...items.values()].slice(0, Number(req.query.limit)),
+  { schema: { body: item, response: { 201: { type: 'object', properties: { id: { type: 'integer' }, name: { type: 'string' }, price: { type: 'number' } } } } } },
+  (req, reply) => {
+    const id = items.size + 1
+    const created = { id, ...req.body }
+    items.set(id, created)
+    reply.status(201).header('location', `/items/${id}`)
+    return created
+  },
+)
+
+app.get('/items', { schema: { query: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 100, default: 10 } } } } }, (req) =>
+  [...items.values()].slice(0, Number(req.query.limit)),
 )
 
 app.get('/items/:id', { schema: { params: { type: 'object', properties: { id: { type: 'integer' } } } } }, (req, reply) => {

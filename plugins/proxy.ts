@@ -101,7 +101,10 @@ function addEntry(list: net.BlockList, entry: string, raw: string): void {
   const address = normalizeAddress(addressPart)
   if (address === null) throw bad('is not an IP address')
   const family = net.isIP(address) === 6 ? 'ipv6' : 'ipv4'
-  if (slash === -1) return list.addAddress(address, family)
+  if (slash === -1) {
+    list.addAddress(address, family)
+    return
+  }
   const prefixText = entry.slice(slash + 1)
   if (!/^\d{1,3}$/.test(prefixText)) throw bad('has a malformed prefix length')
   let prefix = Number(prefixText)
@@ -292,7 +295,11 @@ interface Forwarding {
 function fromForwarded(header: string, peer: Node, trusted: (address: string) => boolean): Forwarding | null {
   const elements = parseForwarded(header)
   if (elements === null || elements.length === 0) return null
-  const walked = walk(elements.map((e) => e.get('for') ?? ''), peer, trusted)
+  const walked = walk(
+    elements.map((e) => e.get('for') ?? ''),
+    peer,
+    trusted,
+  )
   // The element the walk stopped in was written by a trusted proxy, about the hop the client made.
   const element = elements[walked.index]!
   return { client: walked, scheme: parseScheme(element.get('proto')), host: parseHost(element.get('host')), port: null }
@@ -349,11 +356,7 @@ export function trustProxy(options: TrustProxyOptions): Middleware {
     environ[PROXY_ORIGINAL] = original
     const peer = { address: environ.REMOTE_ADDR, port: environ.REMOTE_PORT }
     const forwarded = environ.HTTP_FORWARDED
-    const forwarding = !useForwarded
-      ? fromXForwarded(environ, peer, trusted)
-      : forwarded !== undefined && forwarded.trim() !== ''
-        ? fromForwarded(forwarded, peer, trusted)
-        : null
+    const forwarding = !useForwarded ? fromXForwarded(environ, peer, trusted) : forwarded !== undefined && forwarded.trim() !== '' ? fromForwarded(forwarded, peer, trusted) : null
     if (forwarding !== null) apply(environ, forwarding)
     return app(environ, startResponse)
   }

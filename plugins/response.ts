@@ -42,7 +42,6 @@ export interface ResponseFormat {
 /** @deprecated Renamed {@link ResponseFormat}. */
 export type ResponsePlugin = ResponseFormat
 
-
 /** Whether a payload is a single chunk (sent as a one-element array, so its length is known). */
 export function isChunk(payload: Payload): payload is Chunk {
   return typeof payload === 'string' || payload instanceof Uint8Array
@@ -142,7 +141,6 @@ export function responder(handler: ValueHandler, formats: readonly ResponseForma
     return finish(value, state, startResponse)
   }
 }
-
 
 const EMPTY: Serialized = { type: null, payload: null }
 function none(): undefined {

@@ -102,7 +102,43 @@ interface Entry {
 
 const EMPTY_QUERY = Object.freeze({}) as Record<string, string>
 /** find-my-way's methods (it does not export its list): what `all` registers. */
-export const ALL_METHODS: readonly string[] = ['ACL', 'BIND', 'CHECKOUT', 'CONNECT', 'COPY', 'DELETE', 'GET', 'HEAD', 'LINK', 'LOCK', 'M-SEARCH', 'MERGE', 'MKACTIVITY', 'MKCALENDAR', 'MKCOL', 'MOVE', 'NOTIFY', 'OPTIONS', 'PATCH', 'POST', 'PROPFIND', 'PROPPATCH', 'PURGE', 'PUT', 'QUERY', 'REBIND', 'REPORT', 'SEARCH', 'SOURCE', 'SUBSCRIBE', 'TRACE', 'UNBIND', 'UNLINK', 'UNLOCK', 'UNSUBSCRIBE']
+export const ALL_METHODS: readonly string[] = [
+  'ACL',
+  'BIND',
+  'CHECKOUT',
+  'CONNECT',
+  'COPY',
+  'DELETE',
+  'GET',
+  'HEAD',
+  'LINK',
+  'LOCK',
+  'M-SEARCH',
+  'MERGE',
+  'MKACTIVITY',
+  'MKCALENDAR',
+  'MKCOL',
+  'MOVE',
+  'NOTIFY',
+  'OPTIONS',
+  'PATCH',
+  'POST',
+  'PROPFIND',
+  'PROPPATCH',
+  'PURGE',
+  'PUT',
+  'QUERY',
+  'REBIND',
+  'REPORT',
+  'SEARCH',
+  'SOURCE',
+  'SUBSCRIBE',
+  'TRACE',
+  'UNBIND',
+  'UNLINK',
+  'UNLOCK',
+  'UNSUBSCRIBE',
+]
 
 const KNOWN: ReadonlySet<string> = new Set(ALL_METHODS)
 
@@ -213,7 +249,10 @@ export function createRouter<Store = unknown>(options: RouterOptions = {}): Rout
     compiled = false
     return router
   }
-  const adder = (method: string | readonly string[]): Adder<Store> => (path, app, routeOptions) => router.on(method, path, app, routeOptions)
+  const adder =
+    (method: string | readonly string[]): Adder<Store> =>
+    (path, app, routeOptions) =>
+      router.on(method, path, app, routeOptions)
   router.get = adder('GET')
   router.post = adder('POST')
   router.put = adder('PUT')

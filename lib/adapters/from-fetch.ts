@@ -83,8 +83,7 @@ function inputStream(input: AsyncIterable<Uint8Array>): ReadableStream<Uint8Arra
 }
 
 /** Resolves after pending I/O callbacks: long enough for an in-memory stream to finish. */
-const nextMacrotask = (): Promise<void> =>
-  new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)))
+const nextMacrotask = (): Promise<void> => new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)))
 
 /**
  * A Response body as a gateway body. A body that is already all there (a
@@ -106,7 +105,7 @@ async function responseBody(stream: ReadableStream<Uint8Array> | null, onAbandon
   let second: ReturnType<typeof reader.read> | undefined = reader.read()
   second.catch(() => {}) // its failure is handled where it is awaited
   const early = await Promise.race([second, nextMacrotask()]).catch(fail)
-  if (early !== undefined && early.done) return [first.value]
+  if (early?.done) return [first.value]
   const pending: Uint8Array[] = [first.value]
   return {
     [Symbol.asyncIterator]() {

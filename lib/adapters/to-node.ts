@@ -123,7 +123,7 @@ class NodeCall extends GatewayCall {
       abort(res)
       return
     }
-    const body = message + '\n'
+    const body = `${message}\n`
     const headers: Array<[string, string]> = [
       ['Content-Type', 'text/plain; charset=utf-8'],
       ['Content-Length', String(Buffer.byteLength(body))],
@@ -219,8 +219,6 @@ function abort(res: Res): void {
   if (socket === null || socket === undefined || socket.destroyed) res.destroy()
   else socket.end(() => socket.destroy())
 }
-
-
 
 /**
  * The environ for a Node request, as every postern server builds it

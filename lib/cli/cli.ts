@@ -90,42 +90,44 @@ interface CliOptions {
   health: string | undefined
 }
 
-function parse(argv: string[]): CliOptions | 'help' | 'version' {
-  let parsed
+/** The command line's flags, as node:util parseArgs takes them. */
+const FLAGS = {
+  host: { type: 'string', short: 'H' },
+  port: { type: 'string', short: 'p' },
+  workers: { type: 'string', short: 'w' },
+  server: { type: 'string' },
+  interface: { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'trust-proxy': { type: 'string' },
+  'proxy-headers': { type: 'string' },
+  health: { type: 'string' },
+  'max-body-size': { type: 'string' },
+  'max-chunk-count': { type: 'string' },
+  'max-header-size': { type: 'string' },
+  'max-header-count': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'headers-timeout': { type: 'string' },
+  'request-timeout': { type: 'string' },
+  'keep-alive-timeout': { type: 'string' },
+  'send-timeout': { type: 'string' },
+  'handshake-timeout': { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const
+
+/** The flags of `argv`; a usage error names what was wrong. */
+function readFlags(argv: string[]) {
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        host: { type: 'string', short: 'H' },
-        port: { type: 'string', short: 'p' },
-        workers: { type: 'string', short: 'w' },
-        server: { type: 'string' },
-        interface: { type: 'string' },
-        'tls-key': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'trust-proxy': { type: 'string' },
-        'proxy-headers': { type: 'string' },
-        health: { type: 'string' },
-        'max-body-size': { type: 'string' },
-        'max-chunk-count': { type: 'string' },
-        'max-header-size': { type: 'string' },
-        'max-header-count': { type: 'string' },
-        'max-connections': { type: 'string' },
-        'headers-timeout': { type: 'string' },
-        'request-timeout': { type: 'string' },
-        'keep-alive-timeout': { type: 'string' },
-        'send-timeout': { type: 'string' },
-        'handshake-timeout': { type: 'string' },
-        'drain-timeout': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-    })
+    return parseArgs({ args: argv, allowPositionals: true, options: FLAGS })
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\nRun "postern --help" for the options.`)
   }
-  const { values, positionals } = parsed
+}
+
+function parse(argv: string[]): CliOptions | 'help' | 'version' {
+  const { values, positionals } = readFlags(argv)
   if (values.help === true) return 'help'
   if (values.version === true) return 'version'
   if (positionals.length !== 1) throw new UsageError('expected one app, as <module>[:<export>], e.g. "postern examples/hello.ts:app"\nRun "postern --help" for the options.')
@@ -160,7 +162,8 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
   if (key !== undefined && cert !== undefined) serverOptions.tls = { key: readFile(key, 'tls-key'), cert: readFile(cert, 'tls-cert') }
   const trust = values['trust-proxy']
   const proxyHeaders = values['proxy-headers'] ?? 'x-forwarded'
-  if (proxyHeaders !== 'x-forwarded' && proxyHeaders !== 'forwarded') throw new UsageError(`--proxy-headers must be "x-forwarded" or "forwarded", got ${JSON.stringify(proxyHeaders)}`)
+  if (proxyHeaders !== 'x-forwarded' && proxyHeaders !== 'forwarded')
+    throw new UsageError(`--proxy-headers must be "x-forwarded" or "forwarded", got ${JSON.stringify(proxyHeaders)}`)
   if (values['proxy-headers'] !== undefined && trust === undefined) throw new UsageError('--proxy-headers goes with --trust-proxy')
   return {
     target: positionals[0]!,
@@ -171,7 +174,13 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
     iface,
     serverOptions,
     drainTimeout: serverOptions.drainTimeout ?? DEFAULTS.drainTimeout,
-    trustProxy: trust === undefined ? undefined : trust.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''),
+    trustProxy:
+      trust === undefined
+        ? undefined
+        : trust
+            .split(',')
+            .map((entry) => entry.trim())
+            .filter((entry) => entry !== ''),
     proxyHeaders,
     health: values.health,
   }

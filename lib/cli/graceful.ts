@@ -40,7 +40,7 @@ export class Graceful {
 
   constructor(options: GracefulOptions) {
     this.options = options
-    this.log = options.log ?? ((line) => process.stderr.write(line + '\n'))
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
   }
 
   /** Takes over SIGTERM, SIGINT and SIGHUP; until {@link serving}, a stop has nothing to drain and exits at once. */

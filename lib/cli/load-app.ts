@@ -38,7 +38,9 @@ export async function loadApp(mod: Record<string, unknown>, file: string, name: 
   const value = mod[found]
   const kind = iface ?? detectInterface(value)
   if (kind === null) {
-    throw new UsageError(`export ${JSON.stringify(found)} of ${file} is not an app: expected a gateway app (environ, startResponse) => body, a Fetch handler or a node:http listener, got ${value === null ? 'null' : typeof value}`)
+    throw new UsageError(
+      `export ${JSON.stringify(found)} of ${file} is not an app: expected a gateway app (environ, startResponse) => body, a Fetch handler or a node:http listener, got ${value === null ? 'null' : typeof value}`,
+    )
   }
   switch (kind) {
     case 'gateway':

@@ -87,7 +87,7 @@ class Supervisor {
   constructor(options: SupervisorOptions) {
     if (!Number.isSafeInteger(options.workers) || options.workers < 1) throw new TypeError(`postern: workers must be a whole number ≥ 1, got ${String(options.workers)}`)
     this.options = options
-    this.log = options.log ?? ((line) => process.stderr.write(line + '\n'))
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
   }
 
   run(): Promise<number> {
@@ -156,7 +156,7 @@ class Supervisor {
     if (!this.announced) {
       if (this.readyCount() >= this.options.workers) {
         this.announced = true
-        process.stdout.write(this.options.servingLine(this.url, this.options.workers) + '\n')
+        process.stdout.write(`${this.options.servingLine(this.url, this.options.workers)}\n`)
       }
     } else if (!state.candidate) {
       this.log(`postern: worker ${state.pid} ready`)
@@ -297,7 +297,9 @@ class Supervisor {
   private onStopSignal(signal: 'SIGTERM' | 'SIGINT'): void {
     if (!this.stopping) {
       if (signal === 'SIGINT') this.firstInterrupt = Date.now()
-      this.log(`postern: ${signal}: stopping ${this.states.size} worker${this.states.size === 1 ? '' : 's'} (drain deadline ${this.options.drainTimeout} ms; SIGINT again stops at once)`)
+      this.log(
+        `postern: ${signal}: stopping ${this.states.size} worker${this.states.size === 1 ? '' : 's'} (drain deadline ${this.options.drainTimeout} ms; SIGINT again stops at once)`,
+      )
       this.stop(EXIT.ok)
       return
     }

@@ -27,6 +27,7 @@ export type Handler<Params = Record<string, string>, B = unknown, Q = Query> = (
 /** onRequest / preHandler / onResponse: may answer early with `reply.send(value)` (not onResponse). */
 export type RequestHook = (req: Request, reply: Reply) => void | Promise<void>
 /** onSend: sees the serialized payload, may return a replacement. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a hook that returns nothing (`() => {}`, an async function) must type-check; `undefined` would refuse it
 export type SendHook = (req: Request, reply: Reply, payload: Payload) => Payload | void | Promise<Payload | void>
 /** onError: observes an error before the error handler answers. */
 export type ErrorHook = (req: Request, reply: Reply, error: unknown) => void | Promise<void>

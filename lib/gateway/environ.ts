@@ -56,7 +56,8 @@ function envKey(name: string): string | number {
   else if (lower === 'content-length') key = KEY_CONTENT_LENGTH
   else if (lower === 'cookie') key = KEY_COOKIE
   else if (lower === ':authority') key = KEY_AUTHORITY
-  else if (name.includes('_') || name.charCodeAt(0) === 0x3a /* : */) key = KEY_DROP // `_` would alias the `-` spelling; other pseudo-headers are in the CGI keys
+  else if (name.includes('_') || name.charCodeAt(0) === 0x3a /* : */)
+    key = KEY_DROP // `_` would alias the `-` spelling; other pseudo-headers are in the CGI keys
   else key = environKey(name)
   if (keyCache.size < KEY_CACHE_MAX) keyCache.set(name, key)
   return key

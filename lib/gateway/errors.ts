@@ -101,7 +101,7 @@ export function reportError(errors: ErrorStream, what: string, error: unknown): 
 /** The default error stream: standard error, one line per message. */
 export const stderrStream: ErrorStream = {
   write(message: string) {
-    process.stderr.write(message.endsWith('\n') ? message : message + '\n')
+    process.stderr.write(message.endsWith('\n') ? message : `${message}\n`)
   },
   flush() {},
 }

@@ -23,15 +23,7 @@ const ASCII_VALUE_RE = /^[\t\x20-\x7e]*$/
 const LATIN1_VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/
 
 /** Headers that describe one connection, never the message: the server's job. */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-])
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade'])
 
 /** Whether `name` is an RFC 9110 token (a valid field name or method). */
 export function isToken(name: string): boolean {
@@ -84,7 +76,7 @@ const environKeys = new Map<string, string>()
 export function environKey(name: string): string {
   let key = environKeys.get(name)
   if (key === undefined) {
-    key = 'HTTP_' + name.toUpperCase().replace(/-/g, '_')
+    key = `HTTP_${name.toUpperCase().replace(/-/g, '_')}`
     if (environKeys.size < 4096) environKeys.set(name, key)
   }
   return key

@@ -120,7 +120,7 @@ class InjectCall extends GatewayCall {
     this.status = `${status} ${STATUS_TEXT[status] ?? ''}`
     this.headers = [['content-type', 'text/plain; charset=utf-8']]
     this.chunks.length = 0
-    if (this.method !== 'HEAD') this.chunks.push(encoder.encode(message + '\n'))
+    if (this.method !== 'HEAD') this.chunks.push(encoder.encode(`${message}\n`))
   }
   protected cut(error: unknown): void {
     this.cutBy = error

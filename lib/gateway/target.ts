@@ -40,7 +40,7 @@ export function decodePath(path: string): string | null {
  */
 export function environTarget(environ: Environ): string {
   const full = environ.SCRIPT_NAME + environ.PATH_INFO
-  const query = environ.QUERY_STRING === '' ? '' : '?' + environ.QUERY_STRING
+  const query = environ.QUERY_STRING === '' ? '' : `?${environ.QUERY_STRING}`
   const { path } = splitTarget(typeof environ.REQUEST_URI === 'string' ? environ.REQUEST_URI : '')
   if (path !== '' && decodePath(path) === full) return path + query
   return encodePath(full === '' ? '/' : full) + query

@@ -231,7 +231,7 @@ export class CheckedCall {
       body,
       () => {
         if (closeCalls() > 0) return
-        reporter.late(new GatewayViolation('close-called', "the server dropped the body without calling its close()"), errors)
+        reporter.late(new GatewayViolation('close-called', 'the server dropped the body without calling its close()'), errors)
       },
       this,
     )
@@ -245,11 +245,13 @@ export class CheckedCall {
     for (const [key, value] of this.snapshot) {
       if (!(key in this.environ)) {
         this.changeReported = true
-        return this.reporter.report('environ-changed', `the app removed environ['${key}']`)
+        this.reporter.report('environ-changed', `the app removed environ['${key}']`)
+        return
       }
       if (!sameOrWrapping(this.environ[key], value)) {
         this.changeReported = true
-        return this.reporter.report('environ-changed', `the app changed environ['${key}'] from ${describe(value)} to ${describe(this.environ[key])}`)
+        this.reporter.report('environ-changed', `the app changed environ['${key}'] from ${describe(value)} to ${describe(this.environ[key])}`)
+        return
       }
     }
   }

@@ -111,7 +111,10 @@ export function wrapInput(input: GatewayInput, reporter: Reporter): GatewayInput
       if (typeof text !== 'string') reporter.report('input', `gateway.input.text() must resolve to a string, got ${describe(text)}`)
       else if (limit !== null && text.length > limit) {
         // UTF-8 decoding never makes more UTF-16 code units than there were bytes.
-        reporter.report('input-limit', `gateway.input.text(${limit}) gave ${text.length} characters, so more than ${limit} bytes: over the limit it must reject with a 413 GatewayError`)
+        reporter.report(
+          'input-limit',
+          `gateway.input.text(${limit}) gave ${text.length} characters, so more than ${limit} bytes: over the limit it must reject with a 413 GatewayError`,
+        )
       }
       return text as string
     },

@@ -43,8 +43,8 @@ export class Reporter {
    */
   late(violation: GatewayViolation, errors: unknown): void {
     try {
-      if (this.onViolation) return this.onViolation(violation)
-      ;(errors as ErrorStream).write(violation.message + '\n')
+      if (this.onViolation) this.onViolation(violation)
+      else (errors as ErrorStream).write(`${violation.message}\n`)
     } catch {
       // no log to report to: nothing more can be done from a finalizer
     }
@@ -59,7 +59,7 @@ export function isObject(value: unknown): value is object {
 /** A short description of a value for messages: its type, and what it is when short. */
 export function describe(value: unknown): string {
   if (value === null) return 'null'
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 60) + '…' : value)
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`
   if (typeof value === 'undefined' || typeof value === 'symbol') return typeof value
   if (typeof value === 'function') return 'a function'

@@ -28,15 +28,7 @@ const CGI_KEYS = [
   'REMOTE_PORT',
 ] as const
 
-const GATEWAY_KEYS = [
-  'gateway.version',
-  'gateway.url_scheme',
-  'gateway.input',
-  'gateway.errors',
-  'gateway.multithread',
-  'gateway.multiprocess',
-  'gateway.run_once',
-] as const
+const GATEWAY_KEYS = ['gateway.version', 'gateway.url_scheme', 'gateway.input', 'gateway.errors', 'gateway.multithread', 'gateway.multiprocess', 'gateway.run_once'] as const
 
 /** The keys an app must leave as the server set them [environ-changed]. */
 export const FIXED_KEYS: readonly string[] = [...CGI_KEYS, ...GATEWAY_KEYS]
@@ -113,7 +105,10 @@ function checkEnviron(environ: Record<string, unknown>, reporter: Reporter): voi
   for (const key of GATEWAY_KEYS) if (!(key in environ)) reporter.report('environ-key', `environ['${key}'] is missing`)
 
   const version = environ['gateway.version']
-  if ('gateway.version' in environ && !(Array.isArray(version) && version.length === 2 && version.every((n) => Number.isSafeInteger(n) && n >= 0) && version[0] === GATEWAY_VERSION[0])) {
+  if (
+    'gateway.version' in environ &&
+    !(Array.isArray(version) && version.length === 2 && version.every((n) => Number.isSafeInteger(n) && n >= 0) && version[0] === GATEWAY_VERSION[0])
+  ) {
     reporter.report('environ-type', `environ['gateway.version'] must be [${GATEWAY_VERSION[0]}, minor], got ${describe(version)}`)
   }
   const scheme = environ['gateway.url_scheme']
@@ -155,13 +150,19 @@ function checkTarget(environ: Record<string, unknown>, reporter: Reporter): void
   let authority: string | null = null
   if (uri.charCodeAt(0) !== 0x2f /* / */) {
     const absolute = ABSOLUTE_FORM.exec(uri)
-    if (absolute === null) return wrong("the target must be origin-form ('/…'), absolute-form ('http://host/…') or '*'")
+    if (absolute === null) {
+      wrong("the target must be origin-form ('/…'), absolute-form ('http://host/…') or '*'")
+      return
+    }
     const host = absolute[1]!
     authority = host.slice(host.lastIndexOf('@') + 1) // userinfo is not part of the host
   }
   const split = splitTarget(uri)
   const decoded = decodePath(split.path)
-  if (decoded === null) return wrong('the path has malformed percent-encoding or is not UTF-8 once decoded: the server must answer 400, not call the app')
+  if (decoded === null) {
+    wrong('the path has malformed percent-encoding or is not UTF-8 once decoded: the server must answer 400, not call the app')
+    return
+  }
   if (typeof query === 'string' && query !== split.query) wrong(`QUERY_STRING must be the target's query ${JSON.stringify(split.query)}, got ${JSON.stringify(query)}`)
   if (comparablePath && path !== decoded) wrong(`PATH_INFO must be the target's path percent-decoded, ${JSON.stringify(decoded)}, got ${JSON.stringify(path)}`)
   if (authority !== null && environ['HTTP_HOST'] !== authority) {

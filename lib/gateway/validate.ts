@@ -53,7 +53,7 @@
  * `gateway.errors`, as there is no caller left to throw to.
  */
 import type { AppResult, Environ, GatewayApp, StartResponse } from './spec.js'
-import { GatewayViolation, type RuleId } from './rules.js'
+import type { GatewayViolation, RuleId } from './rules.js'
 import { CheckedCall } from './validate-app.js'
 import { checkServerCall } from './validate-server.js'
 import { Reporter } from './validate-report.js'

@@ -5,7 +5,7 @@
  * socket, so a slow reader slows the client instead of filling memory.
  */
 import type { GatewayInput } from '../gateway/spec.js'
-import { GatewayError } from '../gateway/spec.js'
+import type { GatewayError } from '../gateway/spec.js'
 import { BodyCollector, bodyTooLarge } from '../gateway/body-collector.js'
 
 /** Unread bytes above which the socket is paused. */
@@ -255,7 +255,6 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
     }
   }
 }
-
 
 /** The input of a request without a body: shared, since there is nothing to read. */
 export const EMPTY_INPUT: GatewayInput = Object.freeze({

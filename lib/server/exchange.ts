@@ -148,7 +148,6 @@ export class Exchange extends GatewayCall implements InputOwner {
     return this.head.minor === 0 ? 'Connection: keep-alive\r\n' : ''
   }
 
-
   private emit(data: string | Uint8Array): void {
     this.owner.output(this, data)
   }

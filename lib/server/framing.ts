@@ -29,14 +29,14 @@ export function framingOf(code: number, declared: number, length: number, minor:
 
 /** The head line that announces a framing. */
 export function framingLine(framing: number, length: number): string {
-  if (framing === FRAME_LENGTH) return 'Content-Length: ' + length + '\r\n'
+  if (framing === FRAME_LENGTH) return `Content-Length: ${length}\r\n`
   if (framing === FRAME_CHUNKED) return 'Transfer-Encoding: chunked\r\n'
   return ''
 }
 
 /** The line before a chunk of `length` bytes. */
 export function chunkHeader(length: number): string {
-  return length.toString(16) + '\r\n'
+  return `${length.toString(16)}\r\n`
 }
 
 /** What follows every chunk. */

@@ -69,11 +69,25 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'tls' | 'errors'>> = {
   multiprocess: false,
 }
 
-
 /** Fills in defaults and checks that every number is a usable bound. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const resolved: ResolvedOptions = { ...DEFAULTS, errors: stderrStream, ...stripUndefined(options) }
-  for (const key of ['maxHeaderSize', 'maxHeaderCount', 'maxTargetLength', 'maxBodySize', 'maxChunkExtensionSize', 'maxChunkCount', 'maxPipelineDepth', 'maxConnections', 'headersTimeout', 'requestTimeout', 'keepAliveTimeout', 'sendTimeout', 'handshakeTimeout', 'drainTimeout'] as const) {
+  for (const key of [
+    'maxHeaderSize',
+    'maxHeaderCount',
+    'maxTargetLength',
+    'maxBodySize',
+    'maxChunkExtensionSize',
+    'maxChunkCount',
+    'maxPipelineDepth',
+    'maxConnections',
+    'headersTimeout',
+    'requestTimeout',
+    'keepAliveTimeout',
+    'sendTimeout',
+    'handshakeTimeout',
+    'drainTimeout',
+  ] as const) {
     const value = resolved[key]
     if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`postern: option ${key} must be a positive integer, got ${String(value)}`)
   }

@@ -210,7 +210,7 @@ export function parseHead(buf: Buffer, start: number, end: number, limits: Parse
     minor,
     headers,
     host: host ?? '',
-    contentLength: chunked ? -1 : contentLength < 0 ? 0 : contentLength,
+    contentLength: chunked ? -1 : Math.max(contentLength, 0),
     keepAlive: minor === 0 ? keepAlive10 && !close : !close,
     expectContinue,
   }

@@ -17,9 +17,9 @@ export function renderHead(status: string, headers: Headers, facts: HeaderFacts,
   let lines = ''
   for (let i = 0; i < headers.length; i++) {
     const header = headers[i]!
-    lines += header[0] + ': ' + header[1] + '\r\n'
+    lines += `${header[0]}: ${header[1]}\r\n`
   }
-  return 'HTTP/1.1 ' + status + '\r\n' + lines + (facts.hasDate ? '' : dateLine()) + (facts.hasServer ? '' : serverLine) + framing + connection + '\r\n'
+  return `HTTP/1.1 ${status}\r\n${lines}${facts.hasDate ? '' : dateLine()}${facts.hasServer ? '' : serverLine}${framing}${connection}\r\n`
 }
 
 /**
@@ -27,7 +27,7 @@ export function renderHead(status: string, headers: Headers, facts: HeaderFacts,
  * saying what was wrong, with the given `Connection` line.
  */
 export function simpleResponse(code: number, message: string, serverLine: string, connection: string, head = false): string {
-  const body = message + '\n'
+  const body = `${message}\n`
   return (
     `HTTP/1.1 ${code} ${STATUS_TEXT[code] ?? ''}\r\n` +
     dateLine() +
