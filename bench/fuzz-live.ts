@@ -165,7 +165,11 @@ export const liveCase: fc.Arbitrary<LiveCase> = fc.record({
     { arbitrary: atDefaultLimits.map((c) => c.bytes), weight: 1 },
   ),
   cuts: fc.array(fc.nat(20000), { maxLength: 5 }),
-  mode: fc.oneof({ arbitrary: fc.constant('wait' as const), weight: 7 }, { arbitrary: fc.constant('fin' as const), weight: 2 }, { arbitrary: fc.constant('abort' as const), weight: 1 }),
+  mode: fc.oneof(
+    { arbitrary: fc.constant('wait' as const), weight: 7 },
+    { arbitrary: fc.constant('fin' as const), weight: 2 },
+    { arbitrary: fc.constant('abort' as const), weight: 1 },
+  ),
   abortAfterMs: fc.nat(20),
 })
 
@@ -269,7 +273,8 @@ export async function exerciseCase(port: number, c: LiveCase, stats: LiveStats):
     if (c.mode === 'wait') {
       const answered = await conn.until(() => parse().responses.length >= owed.length, WAIT_MS)
       if (!answered) throw new Error(`no answer within ${WAIT_MS} ms\n${context()}`)
-      if (prediction.closes && !(await conn.until(() => false, WAIT_MS))) throw new Error(`the server did not close within ${WAIT_MS} ms after a response that ends the connection\n${context()}`)
+      if (prediction.closes && !(await conn.until(() => false, WAIT_MS)))
+        throw new Error(`the server did not close within ${WAIT_MS} ms after a response that ends the connection\n${context()}`)
       const before = parse()
       if (before.responses.length < owed.length) throw new Error(`the server closed without answering\n${context()}`)
       checkResponses(before.responses, owed, context)
@@ -427,6 +432,7 @@ export function liveProblems(report: LiveReport): string[] {
   for (const f of report.failures) problems.push(`runner ${f.runner} (seed ${f.seed}, path ${f.path}): ${f.message}`)
   if (report.client.failure !== null) problems.push(`well-behaved client: ${report.client.failure.message}`)
   if (report.client.requests === 0) problems.push('the well-behaved client got no answer at all')
-  if (report.fds.end > report.fds.baseline) problems.push(`server file descriptors ${report.fds.end}, baseline ${report.fds.baseline}, 10 s after the last client left:\n  ${report.fds.leaked.join('\n  ')}`)
+  if (report.fds.end > report.fds.baseline)
+    problems.push(`server file descriptors ${report.fds.end}, baseline ${report.fds.baseline}, 10 s after the last client left:\n  ${report.fds.leaked.join('\n  ')}`)
   return problems
 }

@@ -59,7 +59,7 @@ function chunkedPost(): string {
     const piece = ECHO_BODY.slice(i, i + 256)
     body += `${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`
   }
-  return head + body + '0\r\n\r\n'
+  return `${head + body}0\r\n\r\n`
 }
 const PIPELINED = 'GET /hello HTTP/1.1\r\nHost: localhost:3000\r\nAccept: application/json\r\n\r\n'.repeat(10)
 
@@ -193,7 +193,9 @@ export async function main(argv: string[]): Promise<void> {
   const browser = head(BROWSER_GET)
   group('environ: buildEnviron from a parsed head', () => {
     bench('small GET (1 header)', () => do_not_optimize(buildEnviron(small.method, small.target, small.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', small.headers, INFO, EMPTY_INPUT)))
-    bench('browser-like GET (14 headers)', () => do_not_optimize(buildEnviron(browser.method, browser.target, browser.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', browser.headers, INFO, EMPTY_INPUT)))
+    bench('browser-like GET (14 headers)', () =>
+      do_not_optimize(buildEnviron(browser.method, browser.target, browser.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', browser.headers, INFO, EMPTY_INPUT)),
+    )
   })
 
   const ok: GatewayApp = (_e, start) => {
@@ -201,7 +203,21 @@ export async function main(argv: string[]): Promise<void> {
     return []
   }
   const router = createRouter()
-  for (const path of ['/', '/hello', '/echo', '/stream', '/users', '/users/:id', '/users/:id/posts', '/users/:id/posts/:post', '/posts/:id', '/static/*', '/api/v1/items/:id', '/api/v1/items/:id/reviews']) router.get(path, ok)
+  for (const path of [
+    '/',
+    '/hello',
+    '/echo',
+    '/stream',
+    '/users',
+    '/users/:id',
+    '/users/:id/posts',
+    '/users/:id/posts/:post',
+    '/posts/:id',
+    '/static/*',
+    '/api/v1/items/:id',
+    '/api/v1/items/:id/reviews',
+  ])
+    router.get(path, ok)
   router.post('/echo', ok)
   if (router.find('GET', '/users/42/posts/7') === null) throw new Error('router: /users/42/posts/7 not found')
   group('router: find among 13 routes', () => {
@@ -235,13 +251,18 @@ export async function main(argv: string[]): Promise<void> {
   const hello = head('GET /hello HTTP/1.1\r\nHost: localhost:3000\r\nAccept: application/json\r\n\r\n')
   const framework = await frameworkApp('json')
   const bare = gatewayApp('json')
-  for (const [name, app] of [['framework', framework], ['bare', bare]] as const) {
+  for (const [name, app] of [
+    ['framework', framework],
+    ['bare', bare],
+  ] as const) {
     call(app, buildEnviron(hello.method, hello.target, hello.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', hello.headers, INFO, EMPTY_INPUT))
     if (lastStatus !== '200 OK') throw new Error(`${name} app answered ${lastStatus} for GET /hello`)
   }
   summary(() => {
     group('dispatch scenario 2 (GET /hello JSON), no socket, fresh environ each call', () => {
-      bench('buildEnviron only (baseline)', () => do_not_optimize(buildEnviron(hello.method, hello.target, hello.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', hello.headers, INFO, EMPTY_INPUT)))
+      bench('buildEnviron only (baseline)', () =>
+        do_not_optimize(buildEnviron(hello.method, hello.target, hello.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', hello.headers, INFO, EMPTY_INPUT)),
+      )
       bench('bare gateway app', () => call(bare, buildEnviron(hello.method, hello.target, hello.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', hello.headers, INFO, EMPTY_INPUT)))
       bench('postern framework app', () => call(framework, buildEnviron(hello.method, hello.target, hello.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', hello.headers, INFO, EMPTY_INPUT)))
     })

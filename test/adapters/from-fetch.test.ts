@@ -52,9 +52,7 @@ t.test('the Request: URL, method, headers, body', async (t) => {
     { url: 'http://example.test:8080/put', method: 'PUT', host: 'example.test:8080', multi: null, connection: null, type: 'text/plain', body: 'hello' },
   ])
   // Mounted below a prefix: the handler still sees the whole path.
-  const mounted = await serve(t, (environ, startResponse) =>
-    fromFetch(handler)({ ...environ, SCRIPT_NAME: '/mnt', PATH_INFO: environ.PATH_INFO.slice(4) }, startResponse),
-  )
+  const mounted = await serve(t, (environ, startResponse) => fromFetch(handler)({ ...environ, SCRIPT_NAME: '/mnt', PATH_INFO: environ.PATH_INFO.slice(4) }, startResponse))
   await firstResponse(mounted, 'GET /mnt/x%2Fy HTTP/1.1\r\nHost: example.test\r\n\r\n')
   t.equal(seen[2]?.['url'], 'http://example.test/mnt/x%2Fy', 'the raw path is kept when it agrees with SCRIPT_NAME + PATH_INFO')
 })
@@ -63,7 +61,11 @@ t.test('the Response: status, reason, repeated headers, hop-by-hop dropped', asy
   const served = await serveValidated(
     t,
     fromFetch(() => {
-      const headers = new Headers([['content-type', 'application/json'], ['connection', 'close'], ['x-custom', 'yes']])
+      const headers = new Headers([
+        ['content-type', 'application/json'],
+        ['connection', 'close'],
+        ['x-custom', 'yes'],
+      ])
       headers.append('set-cookie', 'a=1')
       headers.append('set-cookie', 'b=2')
       return new Response('{"made":true}', { status: 201, headers })
@@ -74,17 +76,27 @@ t.test('the Response: status, reason, repeated headers, hop-by-hop dropped', asy
   t.equal(res.reason, 'Created')
   t.equal(header(res, 'content-type'), 'application/json')
   t.equal(header(res, 'x-custom'), 'yes')
-  t.same(res.headers.filter(([n]) => n.toLowerCase() === 'set-cookie').map(([, v]) => v), ['a=1', 'b=2'], 'each cookie on its own line')
+  t.same(
+    res.headers.filter(([n]) => n.toLowerCase() === 'set-cookie').map(([, v]) => v),
+    ['a=1', 'b=2'],
+    'each cookie on its own line',
+  )
   t.equal(header(res, 'connection'), undefined, 'the handler’s Connection header is not passed on')
   t.equal(res.body.toString(), '{"made":true}')
-  const empty = await serveValidated(t, fromFetch(() => new Response(null, { status: 204 })))
+  const empty = await serveValidated(
+    t,
+    fromFetch(() => new Response(null, { status: 204 })),
+  )
   const noContent = await firstResponse(empty, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
   t.equal(noContent.status, 204)
   t.equal(noContent.body.length, 0)
 })
 
 t.test('streams both ways: new Response(request.body) echoes before the upload ends', async (t) => {
-  const served = await serveValidated(t, fromFetch((request) => new Response(request.body, { headers: { 'content-type': request.headers.get('content-type') ?? '' } })))
+  const served = await serveValidated(
+    t,
+    fromFetch((request) => new Response(request.body, { headers: { 'content-type': request.headers.get('content-type') ?? '' } })),
+  )
   const client = await served.connect()
   client.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/x-test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n')
   t.ok(await client.receivedText('first'), 'the first part came back while the upload was still open')
@@ -128,7 +140,10 @@ t.test('failures: a throwing handler gets a 500, a failing stream a cut response
   t.equal(cut.responses.length, 0, 'no complete response')
   t.equal(cut.partial?.body.toString(), 'partial')
   t.ok(cut.closed, 'the connection was closed')
-  t.ok(errors.some((m) => m.includes('handler boom')), 'the error went to gateway.errors')
+  t.ok(
+    errors.some((m) => m.includes('handler boom')),
+    'the error went to gateway.errors',
+  )
 })
 
 t.test('the handler learns the client went away: stream cancelled, request.signal aborted', async (t) => {

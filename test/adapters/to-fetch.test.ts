@@ -231,7 +231,20 @@ async function compare(t: Test, target: Ask, baseline: Ask, portOf: { target: nu
       const a = JSON.parse(String(actual['body'])) as Record<string, unknown>
       // Only the port and Host differ: each server listens on its own.
       t.same(a, { ...e, SERVER_PORT: String(portOf.target), HTTP_HOST: `127.0.0.1:${portOf.target}` }, 'env: same environ')
-      t.match(a, { REQUEST_METHOD: 'GET', PATH_INFO: '/env/a b', QUERY_STRING: 'x=1%202&y', REQUEST_URI: '/env/a%20b?x=1%202&y', HTTP_X_MULTI: '1, 2', REMOTE_ADDR: '127.0.0.1', url_scheme: 'http', 'input.length': 0 }, 'env: the CGI variables')
+      t.match(
+        a,
+        {
+          REQUEST_METHOD: 'GET',
+          PATH_INFO: '/env/a b',
+          QUERY_STRING: 'x=1%202&y',
+          REQUEST_URI: '/env/a%20b?x=1%202&y',
+          HTTP_X_MULTI: '1, 2',
+          REMOTE_ADDR: '127.0.0.1',
+          url_scheme: 'http',
+          'input.length': 0,
+        },
+        'env: the CGI variables',
+      )
       continue
     }
     if (name.startsWith('echo')) {
@@ -277,7 +290,10 @@ t.test('in process on Node: same answers as postern’s server', async (t) => {
   }
   const late = await inProcess('/late')
   await t.rejects(late.text(), 'a body that fails after it started errors the stream')
-  t.ok(errors.some((m) => m.includes('boom')), 'app errors went to gateway.errors')
+  t.ok(
+    errors.some((m) => m.includes('boom')),
+    'app errors went to gateway.errors',
+  )
 
   const closed = new Promise<string>((resolve) => sampleModule.setOnClose(resolve))
   const infinite = await inProcess('/infinite')

@@ -24,7 +24,22 @@ const closes = new EventEmitter()
 
 const text: Headers = [['Content-Type', 'text/plain; charset=utf-8']]
 
-const ENV_KEYS = ['REQUEST_METHOD', 'SCRIPT_NAME', 'PATH_INFO', 'QUERY_STRING', 'REQUEST_URI', 'CONTENT_TYPE', 'CONTENT_LENGTH', 'SERVER_PROTOCOL', 'SERVER_NAME', 'REMOTE_ADDR', 'HTTP_HOST', 'HTTP_X_MULTI', 'HTTP_COOKIE', 'HTTP_X_UNDER'] as const
+const ENV_KEYS = [
+  'REQUEST_METHOD',
+  'SCRIPT_NAME',
+  'PATH_INFO',
+  'QUERY_STRING',
+  'REQUEST_URI',
+  'CONTENT_TYPE',
+  'CONTENT_LENGTH',
+  'SERVER_PROTOCOL',
+  'SERVER_NAME',
+  'REMOTE_ADDR',
+  'HTTP_HOST',
+  'HTTP_X_MULTI',
+  'HTTP_COOKIE',
+  'HTTP_X_UNDER',
+] as const
 
 function envJson(environ: Environ): string {
   const out: Record<string, unknown> = {}
@@ -42,7 +57,10 @@ const sample: GatewayApp = (environ, startResponse) => {
       startResponse('200 OK', [...text, ['X-Custom', 'yes'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']])
       return ['hello ', 'world']
     case '/echo':
-      startResponse('200 OK', [['Content-Type', environ.CONTENT_TYPE || 'application/octet-stream'], ['X-Input-Length', String(input.length)]])
+      startResponse('200 OK', [
+        ['Content-Type', environ.CONTENT_TYPE || 'application/octet-stream'],
+        ['X-Input-Length', String(input.length)],
+      ])
       return (async function* () {
         for await (const chunk of input) yield chunk
       })()
@@ -153,7 +171,6 @@ async function listen(t: Teardown, listener: NodeRequestListener | http.RequestL
   return (server.address() as AddressInfo).port
 }
 
-
 /** What a user relies on in a response: status, reason, app headers, framing and bytes. */
 function view(res: RawResponse | undefined): Record<string, unknown> {
   if (res === undefined) return { missing: true }
@@ -198,17 +215,38 @@ t.test('node:http answers every request as postern’s own server does', async (
     if (name === 'env') {
       // The connection's own addresses are the same on both (127.0.0.1).
       t.same(JSON.parse(String(actual['body'])), JSON.parse(String(expected['body'])), 'env: same environ')
-      t.same(JSON.parse(String(actual['body'])), {
-        REQUEST_METHOD: 'POST', SCRIPT_NAME: '', PATH_INFO: '/env/a b', QUERY_STRING: 'x=1%202&y', REQUEST_URI: '/env/a%20b?x=1%202&y',
-        CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '0', SERVER_PROTOCOL: 'HTTP/1.1', SERVER_NAME: '127.0.0.1', REMOTE_ADDR: '127.0.0.1',
-        HTTP_HOST: 'example.test', HTTP_X_MULTI: '1, 2', HTTP_COOKIE: 'a=1; b=2', url_scheme: 'http', 'input.length': 0,
-      }, 'env: the CGI variables')
+      t.same(
+        JSON.parse(String(actual['body'])),
+        {
+          REQUEST_METHOD: 'POST',
+          SCRIPT_NAME: '',
+          PATH_INFO: '/env/a b',
+          QUERY_STRING: 'x=1%202&y',
+          REQUEST_URI: '/env/a%20b?x=1%202&y',
+          CONTENT_TYPE: 'text/plain',
+          CONTENT_LENGTH: '0',
+          SERVER_PROTOCOL: 'HTTP/1.1',
+          SERVER_NAME: '127.0.0.1',
+          REMOTE_ADDR: '127.0.0.1',
+          HTTP_HOST: 'example.test',
+          HTTP_X_MULTI: '1, 2',
+          HTTP_COOKIE: 'a=1; b=2',
+          url_scheme: 'http',
+          'input.length': 0,
+        },
+        'env: the CGI variables',
+      )
       continue
     }
     t.same(actual, expected, `${name}: same status, headers, framing and body`)
   }
   // Spot-check the baseline itself, so "same" means "right".
-  t.match(await ask(port, REQUESTS['hello']!), { status: 200, framing: 'length', body: 'hello world', headers: { 'content-length': '11', 'set-cookie': 'a=1, b=2', 'x-custom': 'yes' } })
+  t.match(await ask(port, REQUESTS['hello']!), {
+    status: 200,
+    framing: 'length',
+    body: 'hello world',
+    headers: { 'content-length': '11', 'set-cookie': 'a=1, b=2', 'x-custom': 'yes' },
+  })
   t.match(await ask(port, REQUESTS['stream']!), { status: 200, framing: 'chunked', complete: true, body: 'part 0\npart 1\npart 2\npart 3\npart 4\n' })
   t.match(await ask(port, REQUESTS['throw']!), { status: 500, body: 'Internal Server Error\n' })
   t.match(await ask(port, REQUESTS['late']!), { status: 200, complete: false, body: 'partial' })
@@ -219,8 +257,14 @@ t.test('node:http answers every request as postern’s own server does', async (
   t.same(JSON.parse(String((await ask(port, REQUESTS['trailers']!))['body'])), { body: 'body', trailers: [['X-Checksum', 'abc']] }, 'trailers of a chunked body')
   t.match(await ask(port, REQUESTS['wrongLength']!), { status: 500 }, 'a body longer than its Content-Length is refused')
   t.match(await ask(port, REQUESTS['shortStream']!), { complete: false, body: '012' }, 'a body shorter than its Content-Length is cut')
-  t.ok(nodeErrors.messages.some((m) => m.includes('boom')), 'the app error went to gateway.errors')
-  t.ok(nodeErrors.messages.some((m) => m.includes('late boom')), 'the late error went to gateway.errors')
+  t.ok(
+    nodeErrors.messages.some((m) => m.includes('boom')),
+    'the app error went to gateway.errors',
+  )
+  t.ok(
+    nodeErrors.messages.some((m) => m.includes('late boom')),
+    'the late error went to gateway.errors',
+  )
 })
 
 t.test('request and response bodies stream both ways (echo before the upload ends)', async (t) => {
@@ -365,7 +409,11 @@ t.test('node:http2: close() is called when the client resets the stream', async 
 function makeCert(): { key: Buffer; cert: Buffer } | null {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'postern-cert-'))
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' })
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')],
+      { stdio: 'ignore' },
+    )
     return { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) }
   } catch {
     return null

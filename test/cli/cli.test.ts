@@ -183,7 +183,11 @@ t.test('--workers 2 serves from two processes sharing the port', async (t) => {
   }
   t.same([...pids].sort(), [...workers].sort(), 'both workers answered')
   t.equal(await server.stop(), 0)
-  t.same(workers.filter((pid) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))), [], 'no worker is left')
+  t.same(
+    workers.filter((pid) => existsSync(`/proc/${pid}`) && !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))),
+    [],
+    'no worker is left',
+  )
 })
 
 t.test('--trust-proxy believes X-Forwarded-* from the listed peers only', async (t) => {

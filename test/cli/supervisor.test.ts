@@ -138,7 +138,7 @@ t.test('workers that cannot boot: back-off, then the supervisor gives up with ex
   t.equal(code, 3, 'exit 3: workers failed to boot')
   t.ok(at - started < 20_000, `gave up in bounded time (${at - started} ms)`)
   const out = p.output()
-  t.match(out, /sup-boot-crash: the database at 127\.0\.0\.1:1 is not reachable/, 'the app\'s error is shown')
+  t.match(out, /sup-boot-crash: the database at 127\.0\.0\.1:1 is not reachable/, "the app's error is shown")
   t.equal(out.match(/is not reachable/g)?.length, 1, 'the same error is shown in full once')
   t.match(out, /died \(exit code \d+, before it was ready\)/)
   t.match(out, /replacing worker \d+ in 100 ms/, 'the back-off starts small')
@@ -210,7 +210,7 @@ t.test('SIGHUP under load: zero failed requests, then only new workers answer, r
   t.ok(late.length > 0 && late.every((s) => s.body.startsWith('v2 ')), 'soon after the reload every answer comes from the new code')
 
   const fresh = await answeringPids(p.url, 2)
-  const [, a, b] = (await p.waitFor(/reload done: workers (\d+), (\d+)/))
+  const [, a, b] = await p.waitFor(/reload done: workers (\d+), (\d+)/)
   t.same([...fresh].sort(), [Number(a), Number(b)].sort(), 'the two new workers answer')
   for (const pid of old) t.notOk(fresh.has(pid), `old worker ${pid} no longer answers`)
   await assertGone(t, [...old], 'the old workers are gone')
@@ -318,5 +318,3 @@ t.test('--server node: a slow request in flight completes, exit 0', async (t) =>
   t.match(res.headers.get('connection') ?? '', /close/i, 'told the client the connection ends')
   t.equal((await p.exit).code, 0)
 })
-
-

@@ -61,6 +61,10 @@ for (const example of examples) {
       t.match(out, /^HTTP\/1\.1 200 OK\r\n/, 'curl sees a 200')
       t.ok(out.endsWith(`\r\n\r\n${example.body}`), 'curl sees the greeting as the whole body')
     }
-    t.same(violations.map((v) => v.message), [], 'no violation of the interface by server or app')
+    t.same(
+      violations.map((v) => v.message),
+      [],
+      'no violation of the interface by server or app',
+    )
   })
 }

@@ -19,11 +19,20 @@ t.test('the spec example', async (t) => {
   const app = postern()
   app.get('/hello', () => 'Hello, world!')
   app.get('/users/:id', (req) => ({ id: req.params.id }))
-  app.post('/items', { schema: { body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } }, response: { 201: { type: 'object', properties: { name: { type: 'string' } } } } } }, async (req, reply) => {
-    const item = await req.json()
-    reply.status(201)
-    return item
-  })
+  app.post(
+    '/items',
+    {
+      schema: {
+        body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } },
+        response: { 201: { type: 'object', properties: { name: { type: 'string' } } } },
+      },
+    },
+    async (req, reply) => {
+      const item = await req.json()
+      reply.status(201)
+      return item
+    },
+  )
   const hello = await app.inject({ url: '/hello' })
   t.equal(hello.status, 200)
   t.equal(hello.headers['content-type'], 'text/plain; charset=utf-8')
@@ -54,7 +63,13 @@ t.test('a sync handler runs synchronously and returns a one-element array', asyn
   hooked.get('/', () => 'sync')
   const withHooks = call(hooked, 'GET', '/')
   t.same(withHooks.result, ['sync'], 'sync hooks keep the path synchronous')
-  t.same(withHooks.started, ['200 OK', [['x-sync', '1'], ['content-type', 'text/plain; charset=utf-8']]])
+  t.same(withHooks.started, [
+    '200 OK',
+    [
+      ['x-sync', '1'],
+      ['content-type', 'text/plain; charset=utf-8'],
+    ],
+  ])
   const async = postern()
   async.get('/', async () => 'later')
   t.ok(call(async, 'GET', '/').result instanceof Promise, 'an async handler gives a promise')
@@ -155,7 +170,13 @@ t.test('reply: status, headers, type, redirect; bad headers fail the request', a
   })
   const h = await app.inject('/h')
   t.equal(h.status, 202)
-  t.same(h.rawHeaders, [['x-a', '1'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2'], ['x-n', '5'], ['content-type', 'application/json; charset=utf-8']])
+  t.same(h.rawHeaders, [
+    ['x-a', '1'],
+    ['set-cookie', 'a=1'],
+    ['set-cookie', 'b=2'],
+    ['x-n', '5'],
+    ['content-type', 'application/json; charset=utf-8'],
+  ])
   const type = await app.inject('/type')
   t.same(type.rawHeaders, [['content-type', 'text/html; charset=utf-8']], 'our Content-Type is not added when one was set')
   const go = await app.inject('/go')
@@ -173,7 +194,10 @@ t.test('undefined → 204; a promise of undefined too', async (t) => {
   const app = postern()
   app.delete('/x', () => undefined)
   app.put('/y', async () => {})
-  for (const [method, url] of [['DELETE', '/x'], ['PUT', '/y']] as const) {
+  for (const [method, url] of [
+    ['DELETE', '/x'],
+    ['PUT', '/y'],
+  ] as const) {
     const r = await app.inject({ method, url })
     t.equal(r.status, 204)
     t.same(r.rawHeaders, [])
@@ -196,7 +220,11 @@ t.test('middleware: onion order, sees 404s at the root, per route', async (t) =>
   app.get('/only', { middleware: [tag('route')] }, () => 'only')
   const r = await app.inject('/')
   t.same(seen, ['a', 'b', 'c'])
-  t.same(r.rawHeaders.filter(([n]) => n === 'x-mw').map(([, v]) => v), ['c', 'b', 'a'], 'innermost adds first')
+  t.same(
+    r.rawHeaders.filter(([n]) => n === 'x-mw').map(([, v]) => v),
+    ['c', 'b', 'a'],
+    'innermost adds first',
+  )
   seen.length = 0
   await app.inject('/only')
   t.same(seen, ['a', 'b', 'c', 'route'])
@@ -516,7 +544,10 @@ t.test('routes added after the first request are served', async (t) => {
   app.get('/b', () => 'b')
   t.equal((await app.inject('/b')).body, 'b')
   const environ: Environ = buildEnviron({ url: '/b' }, { write() {}, flush() {} })
-  t.same(app(environ, () => () => {}), ['b'])
+  t.same(
+    app(environ, () => () => {}),
+    ['b'],
+  )
 })
 
 t.test('the request and reply classes are exported for decorators', async (t) => {

@@ -27,11 +27,20 @@ function frameworkApp() {
   app.get('/hello', () => 'Hello, world!')
   app.get('/hello.json', () => ({ hello: 'world' }))
   app.get('/users/:id', (req) => ({ id: req.params.id }))
-  app.post('/items', { schema: { body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } }, response: { 201: { type: 'object', properties: { name: { type: 'string' } } } } } }, async (req, reply) => {
-    const item = await req.json()
-    reply.status(201)
-    return item
-  })
+  app.post(
+    '/items',
+    {
+      schema: {
+        body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } },
+        response: { 201: { type: 'object', properties: { name: { type: 'string' } } } },
+      },
+    },
+    async (req, reply) => {
+      const item = await req.json()
+      reply.status(201)
+      return item
+    },
+  )
   app.get('/stream', () =>
     (async function* () {
       yield 'one,'
@@ -154,9 +163,21 @@ t.test('plugins, prefixes and middleware over a real socket', async (t) => {
 
 t.test('router + json/text + body parser in a bare gateway stack', async (t) => {
   const router = createRouter()
-  router.get('/hello', text(() => 'hi'))
-  router.get('/users/:id', json((environ) => ({ id: (environ['router.params'] as Record<string, string>).id })))
-  router.post('/echo', compose([bodyParser({ limit: 64 })], json((environ) => ({ got: environ[BODY_KEY] }))))
+  router.get(
+    '/hello',
+    text(() => 'hi'),
+  )
+  router.get(
+    '/users/:id',
+    json((environ) => ({ id: (environ['router.params'] as Record<string, string>).id })),
+  )
+  router.post(
+    '/echo',
+    compose(
+      [bodyParser({ limit: 64 })],
+      json((environ) => ({ got: environ[BODY_KEY] })),
+    ),
+  )
   const { base, violations } = await serveValidated(t, router)
   t.equal(await (await fetch(`${base}/hello`)).text(), 'hi')
   t.same(await (await fetch(`${base}/users/5`)).json(), { id: '5' })

@@ -133,7 +133,10 @@ async function collect(app: GatewayApp, options: { environ?: Environ; closes?: n
 }
 
 const hello: GatewayApp = (_environ, startResponse) => {
-  startResponse('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '5']])
+  startResponse('200 OK', [
+    ['Content-Type', 'text/plain'],
+    ['Content-Length', '5'],
+  ])
   return ['hello']
 }
 
@@ -183,7 +186,17 @@ t.test('broken apps are refused under the rule they break', async (t) => {
       },
     ],
     ['Content-Length not digits', 'content-length', (_e, sr) => (sr('200 OK', [['Content-Length', '5, 5']]), ['hello'])],
-    ['Content-Length given twice, differing', 'content-length', (_e, sr) => (sr('200 OK', [['Content-Length', '5'], ['content-length', '6']]), ['hello'])],
+    [
+      'Content-Length given twice, differing',
+      'content-length',
+      (_e, sr) => (
+        sr('200 OK', [
+          ['Content-Length', '5'],
+          ['content-length', '6'],
+        ]),
+        ['hello']
+      ),
+    ],
     ['body a number', 'app-result', (_e, sr) => (sr('200 OK', []), 42 as unknown as Body)],
     ['body a plain object', 'app-result', (_e, sr) => (sr('200 OK', []), {} as unknown as Body)],
     ['body a bare string', 'app-result', (_e, sr) => (sr('200 OK', []), 'hello' as unknown as Body)],
@@ -212,10 +225,7 @@ t.test('broken apps are refused under the rule they break', async (t) => {
 t.test('an app-side violation is thrown before the server sees the bad value', async (t) => {
   const seen: string[] = []
   const app = validate((_e, sr) => (sr('200 OK', [['X-A', 'a\nb']]), []))
-  t.throws(
-    () => app(makeEnviron(), (status) => (seen.push(status), () => {})),
-    { name: 'GatewayViolation', rule: 'header-form' },
-  )
+  t.throws(() => app(makeEnviron(), (status) => (seen.push(status), () => {})), { name: 'GatewayViolation', rule: 'header-form' })
   t.same(seen, [], 'the server never received the headers')
 })
 
@@ -276,8 +286,14 @@ t.test('broken environs are reported under the rule they break', async (t) => {
 t.test('an environ that is not an object is reported and passed through', async (t) => {
   const violations: GatewayViolation[] = []
   const app = validate(() => ['x'], { onViolation: (v) => violations.push(v) })
-  t.same(app(null as unknown as Environ, () => () => {}), ['x'])
-  t.same(violations.map((v) => v.rule), ['environ-type'])
+  t.same(
+    app(null as unknown as Environ, () => () => {}),
+    ['x'],
+  )
+  t.same(
+    violations.map((v) => v.rule),
+    ['environ-type'],
+  )
 })
 
 t.test('a server-side violation is thrown by default, before the app runs', async (t) => {
@@ -291,11 +307,17 @@ t.test('startResponse that is not a function, or returns no write', async (t) =>
   const violations: GatewayViolation[] = []
   const app = validate(hello, { onViolation: (v) => violations.push(v) })
   t.throws(() => app(makeEnviron(), 'start' as unknown as StartResponse), TypeError, 'the app then fails calling it')
-  t.same(violations.map((v) => v.rule), ['start-response'])
+  t.same(
+    violations.map((v) => v.rule),
+    ['start-response'],
+  )
 
   violations.length = 0
   app(makeEnviron(), (() => undefined) as unknown as StartResponse)
-  t.same(violations.map((v) => v.rule), ['start-response'])
+  t.same(
+    violations.map((v) => v.rule),
+    ['start-response'],
+  )
 })
 
 t.test('an environ or startResponse passed twice is reported', async (t) => {
@@ -305,7 +327,10 @@ t.test('an environ or startResponse passed twice is reported', async (t) => {
   const startResponse: StartResponse = () => () => {}
   app(environ, startResponse)
   app(environ, startResponse)
-  t.same(violations.map((v) => v.rule), ['fresh-call', 'fresh-call'])
+  t.same(
+    violations.map((v) => v.rule),
+    ['fresh-call', 'fresh-call'],
+  )
 })
 
 t.test('an input that yields strings or too few bytes is reported when the app reads it', async (t) => {
@@ -375,8 +400,17 @@ t.test('an input that does not honour the limit of bytes()/text() is reported [i
   t.match(thrown?.message, /^\[input-limit\] gateway\.input\.bytes\(4\) gave 10 bytes/, 'thrown by default, worded [rule] message')
 
   // postern's own input honours the limit: no violation either way.
-  const streamInput = (body: string): GatewayInput => new StreamInput((async function* () { yield Buffer.from(body) })(), body.length)
-  for (const [limit, status] of [[4, '413 Content Too Large'], [10, '200 OK']] as const) {
+  const streamInput = (body: string): GatewayInput =>
+    new StreamInput(
+      (async function* () {
+        yield Buffer.from(body)
+      })(),
+      body.length,
+    )
+  for (const [limit, status] of [
+    [4, '413 Content Too Large'],
+    [10, '200 OK'],
+  ] as const) {
     for (const how of ['bytes', 'text'] as const) {
       const { rules, response } = await collect(readsWithLimit(how, limit), { environ: post(streamInput('0123456789')) })
       t.same(rules, [], `StreamInput ${how}(${limit}): no violation`)
@@ -442,7 +476,7 @@ t.test('validate() reports app faults with the very code and words of every serv
   }
 })
 
-t.test("spec.ts lists every rule id with its side, as RuleId and RULE_SIDE say", async (t) => {
+t.test('spec.ts lists every rule id with its side, as RuleId and RULE_SIDE say', async (t) => {
   const spec = readFileSync(new URL('../../lib/gateway/spec.ts', import.meta.url), 'utf8')
   const listed: Record<string, string> = {}
   for (const [, id, side] of spec.matchAll(/^ \* - `\[([a-z-]+)\]` \((app|server)\)/gm)) listed[id!] = side!
@@ -459,22 +493,34 @@ t.test('close() called twice is reported, and the app sees only one', async (t) 
   t.same(rules, ['close-called'])
   t.equal(closed, 1)
 
-  const generator = await collect(function* (_e, sr) {
-    sr('200 OK', [])
-    yield 'x'
-  }, { closes: 2 })
+  const generator = await collect(
+    function* (_e, sr) {
+      sr('200 OK', [])
+      yield 'x'
+    },
+    { closes: 2 },
+  )
   t.same(generator.rules, ['close-called'], 'a generator body gets a close() the server must call once too')
 })
 
 t.test('iterating the body after close() is reported', async (t) => {
   const violations: GatewayViolation[] = []
   const start: StartResponse = () => () => {}
-  for (const app of [hello, function* (_e: Environ, sr: StartResponse) { sr('200 OK', []); yield 'x' }] as GatewayApp[]) {
+  for (const app of [
+    hello,
+    function* (_e: Environ, sr: StartResponse) {
+      sr('200 OK', [])
+      yield 'x'
+    },
+  ] as GatewayApp[]) {
     const body = (await validate(app, { onViolation: (v) => violations.push(v) })(makeEnviron(), start)) as Iterable<Chunk> & { close(): void }
     body.close()
     for (const _chunk of body);
   }
-  t.same(violations.map((v) => v.rule), ['close-called', 'close-called'])
+  t.same(
+    violations.map((v) => v.rule),
+    ['close-called', 'close-called'],
+  )
 })
 
 t.test('a body dropped without close() is reported once it is collected', async (t) => {
@@ -497,7 +543,10 @@ t.test('a body dropped without close() is reported once it is collected', async 
   const violations: GatewayViolation[] = []
   serveWithoutClose(validate(hello, { onViolation: (v) => violations.push(v) }), makeEnviron())
   const rounds = await collectGarbage(() => violations.length > 0)
-  t.same(violations.map((v) => v.rule), ['close-called'])
+  t.same(
+    violations.map((v) => v.rule),
+    ['close-called'],
+  )
 
   const log: string[] = []
   serveWithoutClose(validate(hello), makeEnviron({}, log))
@@ -537,7 +586,16 @@ t.test('conforming apps pass unchanged', async (t) => {
       },
     ],
     ['promise body', async (_e, sr) => (sr('404 Not Found', [['Content-Type', 'text/plain']]), ['not here'])],
-    ['empty reason phrase, repeated header', (_e, sr) => (sr('299 ', [['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']]), [])],
+    [
+      'empty reason phrase, repeated header',
+      (_e, sr) => (
+        sr('299 ', [
+          ['Set-Cookie', 'a=1'],
+          ['Set-Cookie', 'b=2'],
+        ]),
+        []
+      ),
+    ],
     [
       'write() legacy output before the body',
       (_e, sr) => {
@@ -554,7 +612,14 @@ t.test('conforming apps pass unchanged', async (t) => {
         try {
           throw new Error('boom')
         } catch (error) {
-          sr('500 Internal Server Error', [['Content-Type', 'text/plain'], ['Content-Length', '4']], error)
+          sr(
+            '500 Internal Server Error',
+            [
+              ['Content-Type', 'text/plain'],
+              ['Content-Length', '4'],
+            ],
+            error,
+          )
         }
         return ['oops']
       },
@@ -567,7 +632,16 @@ t.test('conforming apps pass unchanged', async (t) => {
       },
     ],
     ['HEAD with the GET length and no body', (_e, sr) => (sr('200 OK', [['Content-Length', '5']]), []), { environ: () => makeEnviron({ REQUEST_METHOD: 'HEAD' }) }],
-    ['Content-Length repeated with the same value', (_e, sr) => (sr('200 OK', [['Content-Length', '2'], ['content-length', '2']]), ['ok'])],
+    [
+      'Content-Length repeated with the same value',
+      (_e, sr) => (
+        sr('200 OK', [
+          ['Content-Length', '2'],
+          ['content-length', '2'],
+        ]),
+        ['ok']
+      ),
+    ],
     ['304 with a Content-Length and no body', (_e, sr) => (sr('304 Not Modified', [['Content-Length', '5']]), [])],
     [
       'reads the request body by iterating',
@@ -640,7 +714,10 @@ t.test('a validated app on the real postern server answers exactly, with no viol
       case '/echo':
         return (async () => {
           const text = await environ['gateway.input'].text()
-          startResponse('201 Created', [['Content-Type', 'text/plain'], ['Content-Length', String(Buffer.byteLength(text))]])
+          startResponse('201 Created', [
+            ['Content-Type', 'text/plain'],
+            ['Content-Length', String(Buffer.byteLength(text))],
+          ])
           return [text]
         })()
       case '/legacy': {
@@ -650,7 +727,10 @@ t.test('a validated app on the real postern server answers exactly, with no viol
         return []
       }
       default:
-        startResponse('200 OK', [['Content-Type', 'text/plain; charset=utf-8'], ['X-Path', environ.PATH_INFO]])
+        startResponse('200 OK', [
+          ['Content-Type', 'text/plain; charset=utf-8'],
+          ['X-Path', environ.PATH_INFO],
+        ])
         return ['héllo']
     }
   }

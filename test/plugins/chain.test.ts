@@ -51,7 +51,8 @@ t.test('middleware can answer before the inner app runs', async (t) => {
 })
 
 t.test('middleware can add headers by wrapping startResponse', async (t) => {
-  const poweredBy: Middleware = (app) => (environ, startResponse) => app(environ, (status, headers, error) => startResponse(status, [...headers, ['x-powered-by', 'postern']], error))
+  const poweredBy: Middleware = (app) => (environ, startResponse) =>
+    app(environ, (status, headers, error) => startResponse(status, [...headers, ['x-powered-by', 'postern']], error))
   const r = await inject(chain(poweredBy)(hello))
   t.equal(r.headers['x-powered-by'], 'postern')
   t.equal(r.headers['content-type'], 'text/plain')
@@ -60,10 +61,7 @@ t.test('middleware can add headers by wrapping startResponse', async (t) => {
 t.test('mapBody transforms the body on the way out, keeping arrays arrays', async (t) => {
   const upper: Middleware = (app) => (environ, startResponse) => mapBody(app(environ, startResponse), (chunk) => (typeof chunk === 'string' ? chunk.toUpperCase() : chunk))
   const app = chain(upper)(hello)
-  const result = app(
-    {} as never,
-    () => () => {},
-  ) as Body
+  const result = app({} as never, () => () => {}) as Body
   t.ok(Array.isArray(result), 'a sync array body stays a sync array')
   t.same([...(result as string[])], ['HELLO'])
   t.equal((await inject(app)).body, 'HELLO')

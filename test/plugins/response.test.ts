@@ -57,7 +57,11 @@ t.test('a response schema serializes with fast-json-stringify, per status', asyn
 })
 
 t.test('compileSerializers: exact, range and default keys; bad keys refused', async (t) => {
-  const pick = compileSerializers({ 201: { type: 'object', properties: { a: { type: 'string' } } }, '5xx': { type: 'object', properties: { b: { type: 'string' } } }, default: { type: 'object', properties: { c: { type: 'string' } } } })
+  const pick = compileSerializers({
+    201: { type: 'object', properties: { a: { type: 'string' } } },
+    '5xx': { type: 'object', properties: { b: { type: 'string' } } },
+    default: { type: 'object', properties: { c: { type: 'string' } } },
+  })
   t.equal(pick(201)?.({ a: 'x', z: 1 }), '{"a":"x"}')
   t.equal(pick(503)?.({ b: 'y', z: 1 }), '{"b":"y"}')
   t.equal(pick(200)?.({ c: 'z', z: 1 }), '{"c":"z"}')
@@ -103,19 +107,25 @@ t.test('promises resolve to the value', async (t) => {
 })
 
 t.test('errors with a status answer with it; others are left to the server', async (t) => {
-  const r = await inject(json(() => {
-    throw new GatewayError(409, 'taken')
-  }))
+  const r = await inject(
+    json(() => {
+      throw new GatewayError(409, 'taken')
+    }),
+  )
   t.equal(r.status, 409)
   t.equal(r.body, 'taken')
-  const hidden = await inject(json(async () => {
-    throw Object.assign(new Error('db password is x'), { statusCode: 503 })
-  }))
+  const hidden = await inject(
+    json(async () => {
+      throw Object.assign(new Error('db password is x'), { statusCode: 503 })
+    }),
+  )
   t.equal(hidden.status, 503)
   t.equal(hidden.body, 'Service Unavailable', '5xx messages are not shown')
-  const plain = await inject(json(() => {
-    throw new Error('boom')
-  }))
+  const plain = await inject(
+    json(() => {
+      throw new Error('boom')
+    }),
+  )
   t.equal(plain.status, 500, 'the server answers 500')
   t.notMatch(plain.body, /boom/)
 })

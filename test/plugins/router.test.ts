@@ -93,7 +93,7 @@ t.test('custom 405 app gets the allowed methods in the environ', async (t) => {
   const router = createRouter({
     methodNotAllowed: (environ, startResponse) => {
       startResponse('405 Method Not Allowed', [['allow', (environ[ALLOW_KEY] as string[]).join(',')]])
-      return ['use ' + (environ[ALLOW_KEY] as string[])[0]]
+      return [`use ${(environ[ALLOW_KEY] as string[])[0]}`]
     },
   })
   router.post('/a', echo('a'))

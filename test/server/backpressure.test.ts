@@ -15,7 +15,15 @@ const TOTAL_CHUNKS = 320 // 20 MiB
 /** A 20 MiB generator body that counts how far it was pulled. */
 function bigApp(counter: { yielded: number; closed: number }, setLength: boolean): GatewayApp {
   return (_environ, startResponse) => {
-    startResponse('200 OK', setLength ? [['Content-Type', 'application/octet-stream'], ['Content-Length', String(CHUNK * TOTAL_CHUNKS)]] : [['Content-Type', 'application/octet-stream']])
+    startResponse(
+      '200 OK',
+      setLength
+        ? [
+            ['Content-Type', 'application/octet-stream'],
+            ['Content-Length', String(CHUNK * TOTAL_CHUNKS)],
+          ]
+        : [['Content-Type', 'application/octet-stream']],
+    )
     const chunk = Buffer.alloc(CHUNK, 0x61)
     const gen = (function* () {
       for (let i = 0; i < TOTAL_CHUNKS; i++) {

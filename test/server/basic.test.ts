@@ -42,12 +42,7 @@ t.test('POST through global fetch: the app reads the body', async (t) => {
 
 t.test('environ: CGI variables, decoded PATH_INFO, raw QUERY_STRING and REQUEST_URI', async (t) => {
   const s = await serve(t, echoEnviron)
-  const r = await s.exchange(
-    'GET /a%20b/caf%C3%A9?x=1&y=%20z HTTP/1.1\r\n' +
-      'Host: example.test:8080\r\n' +
-      'User-Agent: raw-test/1.0\r\n' +
-      '\r\n',
-  )
+  const r = await s.exchange('GET /a%20b/caf%C3%A9?x=1&y=%20z HTTP/1.1\r\n' + 'Host: example.test:8080\r\n' + 'User-Agent: raw-test/1.0\r\n' + '\r\n')
   const res = r.responses[0]
   t.ok(res, r.raw)
   if (!res) return
@@ -198,10 +193,19 @@ t.test('two connections sending byte by byte at the same time do not mix', async
     startResponse('200 OK', [['Content-Type', 'text/plain']])
     return [`${environ.PATH_INFO} ${environ.HTTP_X_WHO} ${body}`]
   })
-  const req = (who: string) => `POST /${who} HTTP/1.1\r\nHost: x\r\nX-Who: ${who}\r\nContent-Length: 5\r\n\r\n${who.slice(0, 5).padEnd(5, '.')}GET /again-${who} HTTP/1.1\r\nHost: x\r\nX-Who: ${who}\r\n\r\n`
+  const req = (who: string) =>
+    `POST /${who} HTTP/1.1\r\nHost: x\r\nX-Who: ${who}\r\nContent-Length: 5\r\n\r\n${who.slice(0, 5).padEnd(5, '.')}GET /again-${who} HTTP/1.1\r\nHost: x\r\nX-Who: ${who}\r\n\r\n`
   const [a, b] = await Promise.all([s.exchange(req('alpha'), { splits: 1, responses: 2 }), s.exchange(req('bravo'), { splits: 1, responses: 2 })])
-  t.same(a.responses.map((x) => x.body.toString()), ['/alpha alpha alpha', '/again-alpha alpha '], a.raw)
-  t.same(b.responses.map((x) => x.body.toString()), ['/bravo bravo bravo', '/again-bravo bravo '], b.raw)
+  t.same(
+    a.responses.map((x) => x.body.toString()),
+    ['/alpha alpha alpha', '/again-alpha alpha '],
+    a.raw,
+  )
+  t.same(
+    b.responses.map((x) => x.body.toString()),
+    ['/bravo bravo bravo', '/again-bravo bravo '],
+    b.raw,
+  )
 })
 
 t.test('an empty Host is allowed (RFC 9110 §7.2)', async (t) => {

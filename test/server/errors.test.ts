@@ -101,7 +101,12 @@ const headCases: Case[] = [
 
 const bodyCases: Case[] = [
   { name: 'chunk size "zz"', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`, status: 400, inBody: true },
-  { name: 'chunk size of 20 hex digits (overflow)', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${'f'.repeat(20)}\r\nhello\r\n0\r\n\r\n`, status: 400, inBody: true },
+  {
+    name: 'chunk size of 20 hex digits (overflow)',
+    bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${'f'.repeat(20)}\r\nhello\r\n0\r\n\r\n`,
+    status: 400,
+    inBody: true,
+  },
   { name: 'chunk size "0x5"', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n`, status: 400, inBody: true },
   { name: 'chunk size "-5"', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n`, status: 400, inBody: true },
   { name: 'empty chunk size line', bytes: `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n\r\nhello\r\n0\r\n\r\n`, status: 400, inBody: true },

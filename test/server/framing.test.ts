@@ -73,12 +73,11 @@ const shapes: GatewayApp = (environ, startResponse) => {
         yield 'abc'
         yield 'def'
       })()
-    case '/write':
-      {
-        const write = startResponse('200 OK', [type])
-        write('first ')
-        return ['second']
-      }
+    case '/write': {
+      const write = startResponse('200 OK', [type])
+      write('first ')
+      return ['second']
+    }
     case '/204':
       startResponse('204 No Content', [])
       return ['must not be sent']
@@ -336,7 +335,10 @@ t.test('a custom or empty reason phrase is sent as given', async (t) => {
 
 t.test('HEAD answered with the GET Content-Length and an empty body: sent as given', async (t) => {
   const s = await serve(t, (environ, startResponse) => {
-    startResponse('200 OK', [['Content-Type', 'text/plain'], ['Content-Length', '1234']])
+    startResponse('200 OK', [
+      ['Content-Type', 'text/plain'],
+      ['Content-Length', '1234'],
+    ])
     return environ.REQUEST_METHOD === 'HEAD' ? [] : ['x'.repeat(1234)]
   })
   const r = await s.exchange(HEAD('/') + GET('/'), { responses: 2 })
@@ -347,7 +349,10 @@ t.test('HEAD answered with the GET Content-Length and an empty body: sent as giv
 
 t.test('304 with the representation Content-Length and an empty body: not an error', async (t) => {
   const s = await serve(t, (_environ, startResponse) => {
-    startResponse('304 Not Modified', [['ETag', '"v"'], ['Content-Length', '1234']])
+    startResponse('304 Not Modified', [
+      ['ETag', '"v"'],
+      ['Content-Length', '1234'],
+    ])
     return []
   })
   const r = await s.exchange(GET('/') + GET('/'), { responses: 2 })

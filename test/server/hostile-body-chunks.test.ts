@@ -65,7 +65,10 @@ async function uploadAndMeasure(t: Test, s: ServerProcess, uploads: number): Pro
   }
   const grownBytes = (s.peakRssKb() - before) * 1024
   const bound = memoryBound(uploads * BODY)
-  t.ok(grownBytes <= bound, `peak memory grew ${(grownBytes / 2 ** 20).toFixed(1)} MiB for ${(uploads * BODY) / 2 ** 20} MiB of body in one-byte chunks (bound ${bound / 2 ** 20} MiB)`)
+  t.ok(
+    grownBytes <= bound,
+    `peak memory grew ${(grownBytes / 2 ** 20).toFixed(1)} MiB for ${(uploads * BODY) / 2 ** 20} MiB of body in one-byte chunks (bound ${bound / 2 ** 20} MiB)`,
+  )
   t.ok(s.alive, 'the server process is alive')
   await fdsBack(t, s, 1000)
   t.equal((await s.get('/hello'))?.status, 200, 'a well-behaved client is answered')

@@ -52,7 +52,11 @@ t.test('maxConnections: past it, a fast 503 with Connection: close and Retry-Aft
   const max = 20
   const s = await startServer(t, { options: { maxConnections: max } })
   const held: RawClient[] = []
-  t.teardown(() => held.forEach((c) => c.destroy()))
+  t.teardown(() =>
+    held.forEach((c) => {
+      c.destroy()
+    }),
+  )
   for (let i = 0; i < max; i++) {
     const c = await RawClient.connect(s.port)
     held.push(c)
@@ -81,7 +85,9 @@ t.test('maxConnections: past it, a fast 503 with Connection: close and Retry-Aft
     if (r.responses[0]?.body.toString() !== 'hello again') t.fail(`held connection ${i} not served again: ${r.raw}`)
   }
   t.pass(`the ${max} open connections are still served`)
-  held.forEach((c) => c.destroy())
+  held.forEach((c) => {
+    c.destroy()
+  })
   await fdsBack(t, s, 1000)
   t.equal((await s.get('/hello'))?.status, 200, 'with the connections gone, a new client is served')
   const exit = await s.stop()
@@ -108,7 +114,9 @@ t.test('maxConnections: a flood of silent connections past the limit holds no de
     sock.resume()
   }
   t.equal(await over.allClosed(2000), flood, `every connection past the limit is closed (${refused} with a 503 first)`)
-  held.sockets.forEach((sock) => sock.destroy())
+  held.sockets.forEach((sock) => {
+    sock.destroy()
+  })
   await fdsBack(t, s, 1000)
   t.equal((await s.get('/hello'))?.status, 200, 'a well-behaved client is answered after')
   const exit = await s.stop()
@@ -144,7 +152,9 @@ t.test('maxConnections on TLS: past it, a connection is closed before the handsh
     ),
   )
   t.equal(served, max, `the ${max} open TLS connections are served`)
-  held.sockets.forEach((sock) => sock.destroy())
+  held.sockets.forEach((sock) => {
+    sock.destroy()
+  })
   await fdsBack(t, s, 1000)
   t.equal((await s.get('/hello'))?.status, 200, 'with the connections gone, a new TLS client is served')
   const exit = await s.stop()

@@ -58,7 +58,11 @@ t.test('a client that never reads its large response: cut at drainTimeout, exit 
 t.test('only idle keep-alive clients: exit at once with code 0', async (t) => {
   const s = await startServer(t, { options: { drainTimeout: 5000 } })
   const clients: RawClient[] = []
-  t.teardown(() => clients.forEach((c) => c.destroy()))
+  t.teardown(() =>
+    clients.forEach((c) => {
+      c.destroy()
+    }),
+  )
   for (let i = 0; i < 20; i++) {
     const c = await RawClient.connect(s.port)
     clients.push(c)
@@ -71,7 +75,10 @@ t.test('only idle keep-alive clients: exit at once with code 0', async (t) => {
   t.ok(exit.ms < SLACK, `at once: ${exit.ms} ms (the drain deadline is 5,000)`)
   const closed = await Promise.all(clients.map((c) => c.closed(500)))
   t.equal(closed.filter(Boolean).length, clients.length, 'every idle client sees the connection closed')
-  t.ok(clients.every((c) => (c.received.match(/HTTP\/1\.1 /g) ?? []).length === 1), 'with nothing sent after its response')
+  t.ok(
+    clients.every((c) => (c.received.match(/HTTP\/1\.1 /g) ?? []).length === 1),
+    'with nothing sent after its response',
+  )
 })
 
 t.test('a request that finishes within the deadline is answered with Connection: close, exit code 0', async (t) => {

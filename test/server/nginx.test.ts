@@ -95,7 +95,19 @@ t.test('postern behind nginx', { skip: nginxBinary === null && process.env['CI']
   }
   const baseline = descendantsOf(process.pid)
   const [portA, portB, nginxPort] = await Promise.all([freePort(), freePort(), freePort()])
-  const args = (port: number) => ['test/fixtures/proxy-app.ts:app', '--host', '127.0.0.1', '--port', String(port), '--trust-proxy', '127.0.0.1', '--health', '/healthz', '--workers', '2']
+  const args = (port: number) => [
+    'test/fixtures/proxy-app.ts:app',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--trust-proxy',
+    '127.0.0.1',
+    '--health',
+    '/healthz',
+    '--workers',
+    '2',
+  ]
 
   const started: Running[] = []
   /** Every process this test started or saw, to prove at the end that none is left. */
@@ -131,7 +143,7 @@ t.test('postern behind nginx', { skip: nginxBinary === null && process.env['CI']
     for (const pid of workers) t.ok([...childrenOf(a.pid), ...childrenOf(b.pid)].includes(pid), `pid ${pid} is a worker of one of them`)
   })
 
-  await t.test("REMOTE_ADDR is the client nginx saw, not one the client wrote", async (t) => {
+  await t.test('REMOTE_ADDR is the client nginx saw, not one the client wrote', async (t) => {
     // The client connects from 127.0.0.2: a different address from nginx's own 127.0.0.1, the one trusted peer.
     const res = await getFrom(nginxPort, '127.0.0.2', {
       'X-Forwarded-For': '6.6.6.6',
@@ -198,7 +210,10 @@ t.test('postern behind nginx', { skip: nginxBinary === null && process.env['CI']
     assertClean(t, load, 'stop')
     const after = load.answers.filter((x) => x.at > stoppedAt)
     t.ok(after.length > 0, 'requests went on after the stop')
-    t.ok(after.every((x) => x.ppid === a.pid), 'after the stop, the other process answered them all')
+    t.ok(
+      after.every((x) => x.ppid === a.pid),
+      'after the stop, the other process answered them all',
+    )
     t.same(workersB.filter(alive), [], "the stopped process's workers exited")
   })
 

@@ -48,7 +48,7 @@ t.test('requests at each default limit: accepted up to it, refused past it, the 
   holds(t, parserProperties.limits(), 500, '500 requests at the limits')
 })
 
-t.test("llhttp reads valid requests the same, or disagrees only as documented", async (t) => {
+t.test('llhttp reads valid requests the same, or disagrees only as documented', async (t) => {
   const tally = new Tally()
   holds(t, differentialProperty(tally), 1500, '1500 pipelines through both parsers')
   t.ok(tally.agree > 500, `${tally.agree} of 1500 cases read alike, ${tally.messages} messages compared`)

@@ -19,7 +19,7 @@ const app: GatewayApp = async (environ, startResponse) => {
 const GET = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
 const POST = (path: string, body: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 const CHUNKED = (path: string, parts: string[]) =>
-  `POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n` + parts.map((p) => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).join('') + '0\r\n\r\n'
+  `POST ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${parts.map((p) => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).join('')}0\r\n\r\n`
 
 t.test('three requests in one write: three responses in order', async (t) => {
   const s = await serve(t, app)
@@ -62,7 +62,7 @@ t.test('streamed responses stay in order too', async (t) => {
 
 t.test('mixed methods and bodies pipelined', async (t) => {
   const s = await serve(t, app)
-  const r = await s.exchange(POST('/a', 'alpha') + `HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n` + CHUNKED('/c', ['ch', 'unk']) + GET('/z'), { responses: 4 })
+  const r = await s.exchange(`${POST('/a', 'alpha')}HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n${CHUNKED('/c', ['ch', 'unk'])}${GET('/z')}`, { responses: 4 })
   t.same(
     r.responses.map((x) => [x.status, x.body.toString()]),
     [
@@ -104,7 +104,7 @@ t.test('Connection: close in a pipeline: later requests are not answered', async
     calls++
     return app(environ, startResponse)
   })
-  const r = await counting.exchange(GET('/1') + `GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n` + GET('/3'), { responses: 3 })
+  const r = await counting.exchange(`${GET('/1')}GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n${GET('/3')}`, { responses: 3 })
   t.equal(r.responses.length, 2, r.raw)
   t.ok(connectionHas(r.responses[1]!, 'close'))
   t.ok(r.closed)
@@ -113,7 +113,7 @@ t.test('Connection: close in a pipeline: later requests are not answered', async
 
 t.test('a malformed request in a pipeline: earlier ones answered, then 400 and close', async (t) => {
   const s = await serve(t, app)
-  const r = await s.exchange(GET('/1') + GET('/2') + 'BROKEN\r\n\r\n' + GET('/4'), { responses: 4 })
+  const r = await s.exchange(`${GET('/1') + GET('/2')}BROKEN\r\n\r\n${GET('/4')}`, { responses: 4 })
   t.same(
     r.responses.map((x) => x.status),
     [200, 200, 400],

@@ -80,7 +80,7 @@ t.test('chunked body read by iterating, hex sizes in either case', async (t) => 
   const s = await serve(t, iterating)
   const big = 'x'.repeat(0x1f)
   const r = await s.exchange(`POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1f\r\n${big}\r\n1F\r\n${big}\r\n001\r\n!\r\n0\r\n\r\n`)
-  t.same(json(r.responses[0]!.body), { length: null, body: big + big + '!' }, r.raw)
+  t.same(json(r.responses[0]!.body), { length: null, body: `${big + big}!` }, r.raw)
 })
 
 t.test('the environ of a chunked request: no CONTENT_LENGTH', async (t) => {
@@ -301,7 +301,7 @@ t.test('Expect: 100-continue on HTTP/1.0 is ignored: no 100 Continue', async (t)
   const r = await s.exchange('POST /e HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello', { waitClose: true })
   const res = r.responses[0]
   t.equal(res?.status, 200, r.raw)
-  t.equal(res?.interim.length, 0, 'RFC 9110 §10.1.1: a 1.0 request\'s 100-continue expectation is ignored')
+  t.equal(res?.interim.length, 0, "RFC 9110 §10.1.1: a 1.0 request's 100-continue expectation is ignored")
   t.equal(json(res!.body).body, 'hello')
 })
 
@@ -315,7 +315,9 @@ t.test('a body that streams the request body back as it reads it', async (t) => 
   })
   const r1 = await s.exchange('POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world')
   t.equal(r1.responses[0]?.body.toString(), 'HELLO WORLD', r1.raw)
-  const r2 = await s.exchange('POST /s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n', { responses: 2 })
+  const r2 = await s.exchange('POST /s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n', {
+    responses: 2,
+  })
   t.equal(r2.responses[0]?.body.toString(), 'ABCDE', r2.raw)
   t.equal(r2.responses[1]?.status, 200)
 })

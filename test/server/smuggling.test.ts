@@ -21,7 +21,13 @@ const H = 'Host: x\r\n'
 t.test('CL.TE: Content-Length and chunked together are refused', async (t) => {
   const s = await serve(t, app)
   await expectRefused(t, s, `POST / HTTP/1.1\r\n${H}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG`, 400, 'CL.TE')
-  await expectRefused(t, s, `POST / HTTP/1.1\r\n${H}Content-Length: 35\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nX: y`, 400, 'CL.TE with smuggled request')
+  await expectRefused(
+    t,
+    s,
+    `POST / HTTP/1.1\r\n${H}Content-Length: 35\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nX: y`,
+    400,
+    'CL.TE with smuggled request',
+  )
 })
 
 t.test('TE.CL: chunked and Content-Length together are refused', async (t) => {

@@ -29,7 +29,7 @@ t.test('headersTimeout: a head trickling in byte by byte still times out', async
   const c = await s.connect()
   let stop = false
   const trickle = (async () => {
-    const line = 'GET / HTTP/1.1\r\nHost: x\r\n' + 'X-Slow: ' + 'a'.repeat(1000)
+    const line = `GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ${'a'.repeat(1000)}`
     for (const ch of line) {
       if (stop || !c.isOpen) return
       c.write(ch)

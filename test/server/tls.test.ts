@@ -15,7 +15,11 @@ import { serve, echoEnviron, json } from '../helpers/server.js'
 function makeCert(): { key: Buffer; cert: Buffer } | null {
   const dir = mkdtempSync(join(tmpdir(), 'postern-tls-'))
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+      { stdio: 'ignore' },
+    )
     return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }
   } catch {
     return null
@@ -67,8 +71,7 @@ if (!creds) {
 
   t.test('plain HTTP to the TLS port gets no HTTP response', async (t) => {
     const s = await serve(t, echoEnviron, { tls: creds })
-    const r = await s.exchange('GET / HTTP/1.1\r\nHost: x\r\n\r\n', { timeout: 1500 })
-      .catch((err: unknown) => ({ responses: [], raw: String(err) }))
+    const r = await s.exchange('GET / HTTP/1.1\r\nHost: x\r\n\r\n', { timeout: 1500 }).catch((err: unknown) => ({ responses: [], raw: String(err) }))
     t.equal(r.responses.length, 0, 'not served in clear text')
   })
 }
