@@ -3,13 +3,13 @@
  * exchange per request, and writes responses strictly in request order.
  *
  * Pipelined requests run concurrently (up to `maxPipelineDepth`); a response
- * that is ready before the ones ahead of it waits in its exchange. Writes made
- * while handling one read, or in one microtask turn, go out together as one
- * socket write. Reading stops while the socket's write buffer is full, while
+ * that is ready before the ones ahead of it waits in its exchange. The bytes
+ * go out through the connection's SocketWriter (socket-writer.ts), which
+ * batches them. Reading stops while the socket's write buffer is full, while
  * an app leaves too much of its body unread, or while the pipeline is full.
  */
 import type { Socket } from 'node:net'
-import type { GatewayApp } from '../gateway/spec.js'
+import type { Environ, GatewayApp } from '../gateway/spec.js'
 import { GatewayError } from '../gateway/spec.js'
 import type { ConnectionInfo } from '../gateway/environ.js'
 import { buildEnviron } from '../gateway/environ.js'
@@ -20,14 +20,13 @@ import type { ResolvedOptions } from './options.js'
 import type { ParserHandler, RequestHead } from './parser.js'
 import { ParseError, RequestParser } from './parser.js'
 import { simpleResponse } from './response-head.js'
+import type { WriterOwner } from './socket-writer.js'
+import { SocketWriter } from './socket-writer.js'
 
 /** Why reading is paused; reading resumes when no reason is left. */
 const PAUSE_WRITE = 1
 const PAUSE_INPUT = 2
 const PAUSE_PIPELINE = 4
-
-/** Writes gathered beyond this many bytes are flushed at once. */
-const BATCH_LIMIT = 64 * 1024
 
 /** While the server drains, a connection idle this long is closed (a request racing the close is still answered). */
 const SHUTDOWN_IDLE_GRACE = 250
@@ -62,7 +61,7 @@ interface Held {
   bytes: number
 }
 
-export class Connection implements ParserHandler, ExchangeOwner {
+export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
   readonly socket: Socket
   private readonly host: ConnectionHost
   private readonly info: ConnectionInfo
@@ -82,15 +81,9 @@ export class Connection implements ParserHandler, ExchangeOwner {
   /** The client sent its FIN. */
   private peerEnded = false
 
-  private batch: Array<string | Uint8Array> = []
-  private batchBytes = 0
-  private inData = false
-  private flushScheduled = false
-  private readonly flushBound = () => this.flush()
-
+  /** The output side: write batching and drain tracking. */
+  private readonly writer: SocketWriter
   private pauseMask = 0
-  private needDrain = false
-  private waiters: Array<() => void> = []
 
   /** When the current request's first byte arrived (0: between requests). */
   private requestStart = 0
@@ -106,8 +99,6 @@ export class Connection implements ParserHandler, ExchangeOwner {
   private stallSince = 0
   /** Unsent bytes at the last check, to see progress. */
   private lastUnsent = 0
-  /** The socket drained since the last check: the client is reading. */
-  private drained = false
   private closed = false
 
   constructor(socket: Socket, host: ConnectionHost, info: ConnectionInfo) {
@@ -118,9 +109,9 @@ export class Connection implements ParserHandler, ExchangeOwner {
     this.serverLine = host.serverLine
     this.errors = host.options.errors
     this.parser = new RequestParser(host.options, this)
+    this.writer = new SocketWriter(socket, this)
     this.idleSince = Date.now()
     socket.on('data', (data: Buffer) => this.onData(data))
-    socket.on('drain', () => this.onDrain())
     socket.on('error', () => {
       // ECONNRESET and friends: 'close' follows and cleans up.
     })
@@ -142,11 +133,13 @@ export class Connection implements ParserHandler, ExchangeOwner {
       return
     }
     if (this.requestStart === 0) this.requestStart = Date.now()
-    this.inData = true
+    // What the requests in this read produce goes out as one write, after it.
+    const writer = this.writer
+    writer.gathering = true
     this.parser.execute(data)
-    this.inData = false
+    writer.gathering = false
     if (this.requestStart !== 0 && !this.parser.midRequest) this.requestStart = 0
-    this.flush()
+    writer.flush()
   }
 
   private onEnd(): void {
@@ -183,7 +176,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
       ex.input = new RequestInput(ex, head.contentLength < 0 ? null : head.contentLength, this.options.maxBodySize)
       this.current = ex
     }
-    let env
+    let env: Environ
     try {
       env = buildEnviron(head.method, head.target, head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0', head.headers, this.info, ex.input ?? EMPTY_INPUT)
     } catch (error) {
@@ -210,7 +203,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
     }
     this.requestStart = 0
     if (this.lastRequest) this.parser.destroy()
-    else if (this.queue.length >= this.options.maxPipelineDepth || this.needDrain) {
+    else if (this.queue.length >= this.options.maxPipelineDepth || this.writer.needDrain) {
       // Take no more requests while too many wait for their turn, or while the client is not
       // reading what we send: a pipelining client that never reads must not fill our memory.
       this.parser.pause()
@@ -253,77 +246,36 @@ export class Connection implements ParserHandler, ExchangeOwner {
       held.bytes += typeof data === 'string' ? data.length : data.byteLength
       return
     }
-    this.write(data)
+    this.writer.write(data)
   }
 
-  private write(data: string | Uint8Array): void {
-    this.batch.push(data)
-    this.batchBytes += typeof data === 'string' ? data.length : data.byteLength
-    if (this.batchBytes > BATCH_LIMIT) this.flush()
-    else if (!this.inData && !this.flushScheduled) {
-      this.flushScheduled = true
-      queueMicrotask(this.flushBound)
-    }
+  /** The client is not reading what we send: read no more from it until it does. */
+  writeBlocked(): void {
+    this.pause(PAUSE_WRITE)
   }
 
-  private flush(): void {
-    this.flushScheduled = false
-    const batch = this.batch
-    if (batch.length === 0 || this.closed) return
-    this.batch = []
-    this.batchBytes = 0
-    const socket = this.socket
-    if (batch.length === 1) socket.write(batch[0]!)
-    else {
-      let strings = true
-      for (let i = 0; i < batch.length; i++) if (typeof batch[i] !== 'string') strings = false
-      if (strings) socket.write(batch.join(''))
-      else {
-        socket.cork()
-        for (let i = 0; i < batch.length; i++) socket.write(batch[i]!)
-        socket.uncork()
-      }
-    }
-    if (!this.needDrain && socket.writableLength > socket.writableHighWaterMark) {
-      this.needDrain = true
-      this.pause(PAUSE_WRITE)
-    }
-  }
-
-  private onDrain(): void {
-    this.drained = true
-    if (!this.needDrain) return
-    this.needDrain = false
+  /** The client caught up: read again, and take the pipelined requests held back meanwhile. */
+  writeDrained(): void {
     this.resume(PAUSE_WRITE)
-    this.wake()
     this.resumePipeline()
   }
 
   /** Takes the next pipelined request again, if nothing holds it back. */
   private resumePipeline(): void {
-    if ((this.pauseMask & PAUSE_PIPELINE) === 0 || this.lastRequest || this.needDrain) return
+    if ((this.pauseMask & PAUSE_PIPELINE) === 0 || this.lastRequest || this.writer.needDrain) return
     if (this.queue.length >= this.options.maxPipelineDepth) return
     this.resume(PAUSE_PIPELINE)
     this.parser.resume()
-    if (!this.inData) this.flush()
+    if (!this.writer.gathering) this.writer.flush()
   }
 
   mustWait(ex: Exchange): boolean {
-    return this.needDrain || (this.queue[0] !== ex && (this.held?.get(ex)?.bytes ?? 0) > HIGH_WATER)
+    return this.writer.needDrain || (this.queue[0] !== ex && (this.held?.get(ex)?.bytes ?? 0) > HIGH_WATER)
   }
 
   async waitWritable(ex: Exchange): Promise<void> {
-    this.flush()
-    while (!ex.gone && !this.closed && this.mustWait(ex)) {
-      await new Promise<void>((resolve) => this.waiters.push(resolve))
-    }
-  }
-
-  private wake(): void {
-    const waiters = this.waiters
-    if (waiters.length === 0) return
-    this.waiters = []
-    for (const resolve of waiters) resolve()
+    this.writer.flush()
+    while (!ex.gone && !this.closed && this.mustWait(ex)) await this.writer.nextWake()
   }
 
   /** An exchange is done: send what follows it in order, and end or idle the connection. */
@@ -334,7 +286,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
       const held = this.held?.get(head)
       if (held !== undefined) {
         this.held!.delete(head)
-        for (const data of held.chunks) this.write(data)
+        for (const data of held.chunks) this.writer.write(data)
       }
       if (!head.done) break
       this.queue.shift()
@@ -343,7 +295,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
         return
       }
     }
-    this.wake()
+    this.writer.wake()
     if (this.queue.length === 0) {
       if (this.lastRequest || this.host.closing) {
         if (!this.parser.midRequest || this.parser.dead) {
@@ -381,7 +333,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
   /** Ends the connection after what was written; later requests are not read. */
   private endSocket(): void {
     if (this.ending || this.closed) return
-    this.flush()
+    this.writer.flush()
     this.ending = true
     this.parser.destroy()
     this.held = null // output waiting its turn will never be sent
@@ -403,12 +355,13 @@ export class Connection implements ParserHandler, ExchangeOwner {
   private onClose(): void {
     if (this.closed) return
     this.closed = true
+    this.writer.close()
     this.parser.destroy()
     this.held = null
     for (const ex of this.queue) ex.abandon()
     const current = this.current
     if (current !== null && current.input !== null) current.input.fail(new GatewayError(400, 'the client closed the connection before sending the whole body'))
-    this.wake()
+    this.writer.wake()
     this.host.connectionClosed(this)
   }
 
@@ -416,16 +369,16 @@ export class Connection implements ParserHandler, ExchangeOwner {
   tick(now: number): void {
     if (this.closed) return
     const options = this.options
-    const unsent = this.unsentBytes()
+    const unsent = this.writer.unsentBytes()
     if (unsent > 0) {
       // Bytes wait for the client: it must read some of them within sendTimeout (nginx's send_timeout).
-      if (this.stallSince === 0 || this.drained || unsent < this.lastUnsent) this.stallSince = now
+      const drained = this.writer.takeDrained()
+      if (this.stallSince === 0 || drained || unsent < this.lastUnsent) this.stallSince = now
       else if (now - this.stallSince > options.sendTimeout) {
         this.socket.destroy()
         return
       }
       this.lastUnsent = unsent
-      this.drained = false
       this.idleSince = now
     } else {
       this.stallSince = 0
@@ -452,13 +405,6 @@ export class Connection implements ParserHandler, ExchangeOwner {
     }
   }
 
-  /** Bytes written but not yet taken by the kernel: our stream buffer and libuv's write queue. */
-  private unsentBytes(): number {
-    const handle = (this.socket as Socket & { _handle?: { writeQueueSize?: unknown } | null })._handle
-    const queued = handle !== null && handle !== undefined && typeof handle.writeQueueSize === 'number' ? handle.writeQueueSize : 0
-    return this.socket.writableLength + queued + this.batchBytes
-  }
-
   private timeout(message: string): void {
     const ex = this.current
     this.parser.destroy()
@@ -471,7 +417,7 @@ export class Connection implements ParserHandler, ExchangeOwner {
       return
     }
     if (this.queue.length === 0) {
-      this.write(simpleResponse(408, message, this.serverLine, 'Connection: close\r\n'))
+      this.writer.write(simpleResponse(408, message, this.serverLine, 'Connection: close\r\n'))
       this.endSocket()
     } else {
       this.sendErrorAndClose(new ParseError(408, message))
