@@ -32,6 +32,8 @@ const DONE = 3
 const GATHER_LIMIT = 64 * 1024
 
 const EMPTY_BODY: object = Object.freeze([])
+/** The headers before `startResponse`: one shared empty list, not an array per call. */
+const NO_HEADERS: Headers = []
 
 /**
  * One call of an app for one request. A server makes one per request,
@@ -48,7 +50,7 @@ export abstract class GatewayCall {
   /** The status line's text (`'200 OK'`), once `startResponse` was called. */
   status = ''
   /** The app's headers, checked; a 204's Content-Length and repeated identical lengths removed. */
-  headers: Headers = []
+  headers: Headers = NO_HEADERS
   /** What the headers say (declared length, Date, Server, ASCII). */
   facts: HeaderFacts | null = null
   /** Whether the response carries no body: HEAD, 204, 304. */
