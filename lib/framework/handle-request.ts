@@ -21,6 +21,7 @@
  */
 import type { AppResult, Body, GatewayApp, StartResponse } from '../gateway/spec.js'
 import { serialize, start, type ResponseFormat, type Serialized, type Serializer } from '../../plugins/response.js'
+import { writeLog } from '../gateway/errors.js'
 import { isThenable, runOnResponse, runOnSend, runSteps } from './hooks.js'
 import { errorValue, lastResort } from './error-handler.js'
 import type { Reply } from './reply.js'
@@ -80,11 +81,26 @@ function handle(c: CompiledRoute, req: Request, reply: Reply, startResponse: Sta
   }
   if (isThenable(value)) {
     return Promise.resolve(value).then(
-      (v) => respond(c, req, reply, v, startResponse, false),
+      (v) => respond(c, req, reply, answerOf(req, reply, v), startResponse, false),
       (error: unknown) => fail(c, req, reply, error, startResponse),
     )
   }
-  return respond(c, req, reply, value, startResponse, false)
+  return respond(c, req, reply, answerOf(req, reply, value), startResponse, false)
+}
+
+/**
+ * What a handler answers with. Returning the reply (`return reply.code(201).send(x)`,
+ * `return reply.redirect('/x')`, Fastify's style) answers with what was given to
+ * `send()`, or nothing. When `send()` was called, its value is the answer: a
+ * different value also returned is a mistake, reported to the error log and ignored.
+ */
+function answerOf(req: Request, reply: Reply, value: unknown): unknown {
+  if (value === reply) return reply.sent ? reply.payload : undefined
+  if (!reply.sent) return value
+  if (value !== undefined && value !== reply.payload) {
+    writeLog(req.environ['gateway.errors'], `postern: the handler of ${req.method} ${req.url} called reply.send() and also returned a value; the value given to send() is sent\n`)
+  }
+  return reply.payload
 }
 
 const NOTHING: Serialized = { type: null, payload: null }

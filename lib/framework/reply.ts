@@ -75,7 +75,10 @@ export class Reply {
 
   /**
    * Answers with `value` now: from a hook, it skips the handler (and the
-   * hooks after it). From a handler, returning the value is the same.
+   * hooks after it). From a handler, returning the value is the same, and so
+   * is returning the reply itself (`return reply.code(201).send(x)`). When a
+   * handler calls `send()` and also returns another value, `send()`'s value
+   * is sent and the mistake is reported to the error log.
    */
   send(value?: unknown): this {
     this.sent = true
