@@ -7,7 +7,7 @@
  */
 import { errorStatus, publicMessage, reportError } from '../gateway/errors.js'
 import { STATUS_TEXT } from '../gateway/headers.js'
-import { GatewayError, type Body, type StartResponse } from '../gateway/spec.js'
+import type { Body, StartResponse } from '../gateway/spec.js'
 import { JSON_TYPE } from '../../plugins/json.js'
 import { start, type Serialized } from '../../plugins/response.js'
 import { ALLOW_KEY } from '../../plugins/router.js'
@@ -83,12 +83,17 @@ export function lastResort(req: Request, reply: Reply, error: unknown, startResp
   return start(startResponse, 500, null, LAST_RESORT)
 }
 
-/** The default not-found handler: a 404 through the error path (so onError hooks and error handlers see it). */
-export const defaultNotFound: Handler = (req) => {
-  throw new GatewayError(404, `Route ${req.method} ${req.path} not found`)
+/**
+ * The default not-found handler: a 404 answered, not thrown. As in Fastify,
+ * an unknown route is not an error of the app, so the error handler (which
+ * may answer every error with a 500) and onError hooks never see it.
+ */
+export const defaultNotFound: Handler = (req, reply) => {
+  reply.status(404)
+  return { statusCode: 404, error: 'Not Found', message: `Route ${req.method} ${req.path} not found` } satisfies ErrorBody
 }
 
-/** 405 in the framework's error form, through the root scope's hooks; the router gives the methods for `Allow`. */
+/** 405 in the framework's error form, answered like the 404 (not through the error handler), through the root scope's hooks; the router gives the methods for `Allow`. */
 export const methodNotAllowed: Handler = (req, reply) => {
   reply.status(405).header('allow', (req.environ[ALLOW_KEY] as string[]).join(', '))
   return { statusCode: 405, error: 'Method Not Allowed', message: `Method ${req.method} not allowed for ${req.path}` } satisfies ErrorBody

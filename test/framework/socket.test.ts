@@ -100,7 +100,7 @@ t.test('framework app over a real socket', async (t) => {
 
   const teapot = await fetch(`${base}/teapot`)
   t.equal(teapot.status, 418)
-  t.same(await teapot.json(), { statusCode: 418, error: 'Error', message: 'short and stout' })
+  t.same(await teapot.json(), { statusCode: 418, error: "I'm a Teapot", message: 'short and stout' })
 
   const crash = await fetch(`${base}/crash`)
   t.equal(crash.status, 500)
