@@ -6,11 +6,16 @@
  * requests no route takes: 404, 405 with `Allow`, and `OPTIONS` with `Allow`.
  * `HEAD` falls back to the `GET` route (the server drops the body).
  *
- * `PATH_INFO` is percent-decoded by the server, so `/a%2Fb` routes as
- * `/a/b`: a parameter never holds a `/` (as with WSGI routers).
+ * It routes on the path as the client sent it, still percent-encoded, and
+ * find-my-way decodes each parameter once: `GET /users/a%2Fb` gives
+ * `id = 'a/b'` as in Fastify, Hono and Express. Routing on the decoded
+ * `PATH_INFO` would make that `%2F` a separator (issue #11). When middleware
+ * rewrote `PATH_INFO`, the raw target no longer says it and `PATH_INFO` is
+ * routed as it is.
  */
 import FindMyWay from 'find-my-way'
 import type { Environ, GatewayApp, StartResponse, Body } from '../lib/gateway/spec.js'
+import { decodePath, splitTarget } from '../lib/gateway/target.js'
 
 /** Environ key: the matched route's parameters, `{ id: '42' }` (wildcard: `'*'`). Values are percent-decoded. */
 export const PARAMS_KEY = 'router.params'
@@ -89,9 +94,9 @@ export interface Router<Store = unknown> extends GatewayApp {
   options: Adder<Store>
   /** Every method. */
   all: Adder<Store>
-  /** The methods the path is routed for, in registration order (HEAD included when GET is). */
+  /** The methods the path is routed for, in registration order (HEAD included when GET is). The path is decoded, like `PATH_INFO`. */
   allowed(path: string, environ?: Environ): string[]
-  /** Finds the route for a method and path without calling it. */
+  /** Finds the route for a method and path without calling it. The path is decoded, like `PATH_INFO`: its `%` is literal and its `/` separate. */
   find(method: string, path: string, environ?: Environ): { app: GatewayApp; params: Params; route: RouteInfo<Store> } | null
 }
 
@@ -150,6 +155,52 @@ const NEEDS_ESCAPE = /[%?#]/
 function routable(pathInfo: string): string {
   if (pathInfo === '') return '/'
   return NEEDS_ESCAPE.test(pathInfo) ? pathInfo.replace(/%/g, '%25').replace(/\?/g, '%3F').replace(/#/g, '%23') : pathInfo
+}
+
+/**
+ * `PATH_INFO` as the client sent it (still percent-encoded): the path of
+ * `REQUEST_URI` with `SCRIPT_NAME`'s raw form cut off. `null` when the raw
+ * target does not decode to `SCRIPT_NAME` + `PATH_INFO` (middleware rewrote
+ * them), or when the mount point ends inside an escape (`/api%2Fx` mounted
+ * at `/api`): then only the decoded `PATH_INFO` says what to route.
+ * Exported so that a not-found message can show the path as requested.
+ */
+export function rawPathInfo(environ: Environ): string | null {
+  const uri = environ.REQUEST_URI
+  if (typeof uri !== 'string') return null
+  const { path } = splitTarget(uri)
+  const script = environ.SCRIPT_NAME
+  const pathInfo = environ.PATH_INFO
+  if (path === '' || decodePath(path) !== script + pathInfo) return null
+  if (script === '') return path
+  if (pathInfo === '') return ''
+  // PATH_INFO starts with '/'; the raw mount point ends before a literal '/'
+  // and is at least as long as its decoded form (decoding only shortens).
+  for (let i = path.indexOf('/', script.length); i >= 0; i = path.indexOf('/', i + 1)) {
+    const head = decodePath(path.slice(0, i))
+    if (head === script) return path.slice(i)
+    // past the mount point: the split was at an escaped '/'
+    if (head !== null && head.length > script.length) return null
+  }
+  return null
+}
+
+/**
+ * The path handed to find-my-way. A target with no '%' before its query is
+ * `SCRIPT_NAME` + `PATH_INFO` verbatim, so the common case costs one
+ * `indexOf`; otherwise the raw path is routed, with a literal `#` (which
+ * find-my-way would take for a delimiter) escaped.
+ */
+function routePath(environ: Environ): string {
+  const uri = environ.REQUEST_URI
+  const percent = typeof uri === 'string' ? uri.indexOf('%') : -1
+  if (percent < 0) return routable(environ.PATH_INFO)
+  const query = uri.indexOf('?')
+  if (query >= 0 && query < percent) return routable(environ.PATH_INFO)
+  const raw = rawPathInfo(environ)
+  if (raw === null) return routable(environ.PATH_INFO)
+  if (raw === '') return '/'
+  return raw.indexOf('#') < 0 ? raw : raw.replace(/#/g, '%23')
 }
 
 /** Shared between responses, so frozen. */
@@ -215,7 +266,7 @@ export function createRouter<Store = unknown>(options: RouterOptions = {}): Rout
       compiled = true
     }
     const method = environ.REQUEST_METHOD
-    const path = routable(environ.PATH_INFO)
+    const path = routePath(environ)
     const derived = constrained ? derive(environ) : undefined
     let found = lookup(method, path, derived)
     if (found === null && method === 'HEAD') found = lookup('GET', path, derived)

@@ -1,6 +1,7 @@
 import t from 'tap'
 import type { Environ, GatewayApp } from '../../lib/gateway/spec.js'
 import { inject } from '../../lib/gateway/inject.js'
+import { postern } from '../../lib/framework/app.js'
 import { ALLOW_KEY, createRouter, PARAMS_KEY, ROUTE_KEY, type RouteInfo } from '../../plugins/router.js'
 
 /** An app that answers with what the router put in the environ. */
@@ -178,4 +179,55 @@ t.test('trailing slash option', async (t) => {
   const loose = createRouter({ ignoreTrailingSlash: true })
   loose.get('/a', echo('a'))
   t.equal((await inject(loose, { url: '/a/' })).status, 200)
+})
+
+t.test('an encoded slash stays in its parameter: routes on the raw path, decodes each parameter once (issue #11)', async (t) => {
+  const router = createRouter()
+  router.get('/users/:id', echo('user'))
+  router.get('/static/*', echo('static'))
+  router.get('/a/b', echo('ab'))
+  router.get('/files/a b', echo('spaced'))
+  const params = async (url: string) => (await inject(router, { url })).json<{ params: unknown }>().params
+  t.same(await params('/users/a%2Fb'), { id: 'a/b' }, '%2F is part of the parameter, not a separator')
+  t.same(await params('/users/a%2fb'), { id: 'a/b' }, 'lower-case hex too')
+  t.same(await params('/users/caf%C3%A9'), { id: 'café' }, 'UTF-8 escapes decoded')
+  t.same(await params('/users/a%252F'), { id: 'a%2F' }, 'decoded exactly once')
+  t.same(await params('/users/100%25%3F'), { id: '100%?' })
+  t.same(await params('/static/x%2Fy%20z'), { '*': 'x/y z' }, 'wildcards are decoded the same way')
+  // As in Fastify (find-my-way decodes the path before matching, reserved
+  // characters excepted): an escape of an unreserved character matches the
+  // route written with the character, but `%2F` is never a `/` of a route.
+  t.equal((await inject(router, { url: '/files/a%20b' })).json<{ name: string }>().name, 'spaced')
+  t.equal((await inject(router, { url: '/a%2Fb' })).status, 404, '/a%2Fb is not /a/b')
+  t.equal((await inject(router, { url: '/a/b' })).status, 200)
+  const found = router.find('GET', '/users/a%2Fb')
+  t.same(found?.params, { id: 'a%2Fb' }, 'find() still takes a decoded path: its % is literal')
+})
+
+t.test('the raw path below the mount; a rewritten PATH_INFO is routed as it is', async (t) => {
+  const router = createRouter()
+  router.get('/users/:id', echo('user'))
+  const id = async (url: string, environ: Record<string, unknown>) => {
+    const r = await inject(router, { url, environ })
+    return r.status === 200 ? r.json<{ params: { id: string } }>().params.id : r.status
+  }
+  t.equal(await id('/api/users/a%2Fb', { SCRIPT_NAME: '/api', PATH_INFO: '/users/a/b' }), 'a/b')
+  t.equal(await id('/my%20api/users/a%2Fb', { SCRIPT_NAME: '/my api', PATH_INFO: '/users/a/b' }), 'a/b', 'an escaped mount point is stripped in its raw form')
+  t.equal(await id('/a%2Fb/users/c%2Fd', { SCRIPT_NAME: '/a/b', PATH_INFO: '/users/c/d' }), 'c/d', 'a mount point that held %2F')
+  t.equal(await id('http://example.com/api/users/a%2Fb?x=%2F', { SCRIPT_NAME: '/api', PATH_INFO: '/users/a/b' }), 'a/b', 'absolute-form target')
+  t.equal(await id('/api%2Fusers/x', { SCRIPT_NAME: '/api', PATH_INFO: '/users/x' }), 'x', 'no raw split at the mount: PATH_INFO as before')
+  t.equal(await id('/old/a%2Fb', { PATH_INFO: '/users/z' }), 'z', 'middleware rewrote PATH_INFO: it is routed')
+  t.equal(await id('/old/a%2Fb', { PATH_INFO: '/users/100%' }), '100%', "a rewritten PATH_INFO's % is literal")
+  t.equal(await id('/users/a%23b', {}), 'a#b')
+  t.equal(await id('/users/a#b', { PATH_INFO: '/users/a#b' }), 'a#b', 'a raw # (not sent by clients) is not a delimiter')
+})
+
+t.test('through the framework: req.params.id holds the encoded slash (issue #11)', async (t) => {
+  const app = postern()
+  app.get('/users/:id', (req) => req.params.id)
+  app.get('/files/a b', () => 'spaced')
+  t.equal((await app.inject({ url: '/users/a%2Fb' })).body, 'a/b')
+  t.equal((await app.inject({ url: '/users/caf%C3%A9' })).body, 'café')
+  t.equal((await app.inject({ url: '/users/a%252F' })).body, 'a%2F')
+  t.equal((await app.inject({ url: '/files/a%20b' })).body, 'spaced', 'as in Fastify: %20 matches the route written with a space')
 })
