@@ -10,7 +10,7 @@ import { STATUS_TEXT } from '../gateway/headers.js'
 import type { Body, StartResponse } from '../gateway/spec.js'
 import { JSON_TYPE } from '../../plugins/json.js'
 import { start, type Serialized } from '../../plugins/response.js'
-import { ALLOW_KEY } from '../../plugins/router.js'
+import { ALLOW_KEY, rawPathInfo } from '../../plugins/router.js'
 import { isThenable } from './hooks.js'
 import type { Reply } from './reply.js'
 import type { Request } from './request.js'
@@ -90,11 +90,11 @@ export function lastResort(req: Request, reply: Reply, error: unknown, startResp
  */
 export const defaultNotFound: Handler = (req, reply) => {
   reply.status(404)
-  return { statusCode: 404, error: 'Not Found', message: `Route ${req.method} ${req.path} not found` } satisfies ErrorBody
+  return { statusCode: 404, error: 'Not Found', message: `Route ${req.method} ${rawPathInfo(req.environ) || req.path} not found` } satisfies ErrorBody
 }
 
 /** 405 in the framework's error form, answered like the 404 (not through the error handler), through the root scope's hooks; the router gives the methods for `Allow`. */
 export const methodNotAllowed: Handler = (req, reply) => {
   reply.status(405).header('allow', (req.environ[ALLOW_KEY] as string[]).join(', '))
-  return { statusCode: 405, error: 'Method Not Allowed', message: `Method ${req.method} not allowed for ${req.path}` } satisfies ErrorBody
+  return { statusCode: 405, error: 'Method Not Allowed', message: `Method ${req.method} not allowed for ${rawPathInfo(req.environ) || req.path}` } satisfies ErrorBody
 }

@@ -95,3 +95,13 @@ t.test('418 on a real socket: standard status line and error name', async (t) =>
   t.equal(set.body.toString(), 'tea')
   t.same(served.errors, [])
 })
+
+t.test('the not-found message shows the path as it was requested', async (t) => {
+  const app = postern()
+  app.get('/users/:id', (req) => req.params.id)
+  const missing = await app.inject({ url: '/nope/a%2Fb' })
+  t.equal(missing.status, 404)
+  t.equal(missing.json<{ message: string }>().message, 'Route GET /nope/a%2Fb not found', 'the encoded slash is shown as sent')
+  const found = await app.inject({ url: '/users/a%2Fb' })
+  t.equal(found.body, 'a/b', 'the route still matches with the slash in its parameter')
+})
