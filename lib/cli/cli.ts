@@ -117,13 +117,66 @@ const FLAGS = {
   version: { type: 'boolean', short: 'v' },
 } as const
 
+/** The flags that take a value, long and short: `--port`, `-p`, … */
+const VALUED = new Set(Object.entries(FLAGS).flatMap(([name, flag]) => (flag.type === 'string' ? [`--${name}`, ...('short' in flag ? [`-${flag.short}`] : [])] : [])))
+
 /** The flags of `argv`; a usage error names what was wrong. */
 function readFlags(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, allowPositionals: true, options: FLAGS })
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\nRun "postern --help" for the options.`)
+  // parseArgs calls "--port -1" ambiguous; a negative number is the value, for the range check to report.
+  const args: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const next = argv[i + 1]
+    if (arg === '--') {
+      args.push(...argv.slice(i))
+      break
+    }
+    if (VALUED.has(arg) && next !== undefined && /^-\d/.test(next)) {
+      args.push(arg.startsWith('--') ? `${arg}=${next}` : `${arg}${next}`)
+      i++
+    } else args.push(arg)
   }
+  try {
+    return parseArgs({ args, allowPositionals: true, options: FLAGS })
+  } catch (error) {
+    const { code, message } = error as Error & { code?: string }
+    const unknown = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(message) : null
+    if (unknown !== null) {
+      const option = unknown[1]!
+      const near = nearestFlag(option)
+      throw new UsageError(`unknown option ${option}${near === null ? '' : `, did you mean ${near}?`} (run "postern --help" for the options)`)
+    }
+    throw new UsageError(`${message}\nRun "postern --help" for the options.`)
+  }
+}
+
+/** The long option a mistyped `--name` most likely meant, when one is a typo or two away. */
+function nearestFlag(option: string): string | null {
+  if (!option.startsWith('--')) return null
+  const typed = option.slice(2).toLowerCase()
+  let best: string | null = null
+  let bestDistance = typed.length <= 4 ? 2 : 3
+  for (const name of Object.keys(FLAGS)) {
+    const d = editDistance(typed, name)
+    if (d < bestDistance) {
+      best = `--${name}`
+      bestDistance = d
+    }
+  }
+  return best
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
+    }
+  }
+  return d[a.length]![b.length]!
 }
 
 function parse(argv: string[]): CliOptions | 'help' | 'version' {
@@ -131,10 +184,12 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
   if (values.help === true) return 'help'
   if (values.version === true) return 'version'
   if (positionals.length !== 1) throw new UsageError('expected one app, as <module>[:<export>], e.g. "postern examples/hello.ts:app"\nRun "postern --help" for the options.')
-  const int = (name: string, value: string | undefined, fallback: number | undefined, min = 1): number | undefined => {
+  const int = (name: string, value: string | undefined, fallback: number | undefined, min = 1, max?: number, label = `--${name}`): number | undefined => {
     if (value === undefined) return fallback
-    const n = Number(value)
-    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number ≥ ${min}, got ${JSON.stringify(value)}`)
+    const n = value.trim() === '' ? Number.NaN : Number(value)
+    if (!Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
+      throw new UsageError(`${label} must be a whole number ${max === undefined ? `≥ ${min}` : `${min}-${max}`}, got ${JSON.stringify(value)}`)
+    }
     return n
   }
   const server = values.server ?? 'postern'
@@ -168,7 +223,7 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
   return {
     target: positionals[0]!,
     host: values.host ?? '127.0.0.1',
-    port: int('port', values.port ?? process.env['PORT'], 8888, 0)!,
+    port: int('port', values.port ?? process.env['PORT'], 8888, 0, 65535, values.port === undefined ? '$PORT' : '--port')!,
     workers: int('workers', values.workers, undefined),
     server,
     iface,

@@ -4,9 +4,11 @@
  * make gets a message that says what to do.
  */
 import { spawn } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { once } from 'node:events'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -27,7 +29,10 @@ async function run(args: string[]): Promise<Run> {
   let stderr = ''
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  // A call that was meant to fail but serves instead is killed, not left running.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
   const [code] = (await once(child, 'exit')) as [number | null]
+  clearTimeout(timer)
   return { code, stdout, stderr }
 }
 
@@ -131,7 +136,7 @@ t.test('clear messages for the mistakes users make', async (t) => {
 
   const unknown = await run(['examples/hello.ts:app', '--frobnicate'])
   t.equal(unknown.code, 2)
-  t.match(unknown.stderr, /Unknown option '--frobnicate'/)
+  t.match(unknown.stderr, /^postern: unknown option --frobnicate \(run "postern --help" for the options\)$/m)
 
   const badDrain = await run(['examples/hello.ts:app', '--drain-timeout', '0'])
   t.equal(badDrain.code, 2)
@@ -155,6 +160,58 @@ t.test('clear messages for the mistakes users make', async (t) => {
   const badHealth = await run(['examples/hello.ts:app', '--health', 'healthz'])
   t.equal(badHealth.code, 2)
   t.match(badHealth.stderr, /^postern: --health: .*must start with "\/"/m)
+})
+
+t.test('a port out of range is a usage error, not a RangeError stack', async (t) => {
+  for (const port of ['99999', '65536', '-1', 'abc', '1.5', '']) {
+    const r = await run(['examples/hello.ts:app', '--port', port])
+    t.equal(r.code, 2, `--port ${JSON.stringify(port)} exits 2`)
+    t.equal(r.stderr, `postern: --port must be a whole number 0-65535, got ${JSON.stringify(port)}\n`, `--port ${JSON.stringify(port)}: one line`)
+  }
+  const short = await run(['examples/hello.ts:app', '-p', '-1'])
+  t.equal(short.stderr, 'postern: --port must be a whole number 0-65535, got "-1"\n', '-p -1 too')
+  const fromEnv = spawn(process.execPath, [bin, 'examples/hello.ts:app'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORT: '70000' } })
+  let stderr = ''
+  fromEnv.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+  const [code] = (await once(fromEnv, 'exit')) as [number | null]
+  t.equal(code, 2)
+  t.equal(stderr, 'postern: $PORT must be a whole number 0-65535, got "70000"\n', 'a bad $PORT is named as such')
+})
+
+t.test('an unknown option gets one clean line, with the nearest option when one is close', async (t) => {
+  const typo = await run(['examples/hello.ts:app', '--prot', '1'])
+  t.equal(typo.code, 2)
+  t.equal(typo.stderr, 'postern: unknown option --prot, did you mean --port? (run "postern --help" for the options)\n')
+  const inline = await run(['examples/hello.ts:app', '--wrokers=2'])
+  t.equal(inline.stderr, 'postern: unknown option --wrokers, did you mean --workers? (run "postern --help" for the options)\n')
+  const far = await run(['examples/hello.ts:app', '--frobnicate'])
+  t.equal(far.code, 2)
+  t.equal(far.stderr, 'postern: unknown option --frobnicate (run "postern --help" for the options)\n', 'no suggestion when none is near')
+  const short = await run(['examples/hello.ts:app', '-x'])
+  t.equal(short.stderr, 'postern: unknown option -x (run "postern --help" for the options)\n')
+})
+
+t.test('with --workers, "serving" is printed only once every worker is ready', async (t) => {
+  // The app's module makes whichever worker imports it second take a second to boot.
+  const dir = mkdtempSync(join(tmpdir(), 'postern-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const marker = join(dir, 'first')
+  writeFileSync(
+    join(dir, 'app.mjs'),
+    `import { writeFileSync } from 'node:fs'
+try { writeFileSync(${JSON.stringify(marker)}, '', { flag: 'wx' }) } catch { await new Promise((resolve) => setTimeout(resolve, 1000)) }
+export const app = (environ, startResponse) => { startResponse('200 OK', [['Content-Type', 'text/plain']]); return [String(process.pid)] }
+`,
+  )
+  const server = await serve(t, [`${join(dir, 'app.mjs')}:app`, '--port', '0', '--workers', '2'])
+  const workers = [...server.output().matchAll(/worker (\d+) booting/g)].map((m) => m[1]!)
+  t.equal(workers.length, 2)
+  // Asked the moment the line is out: round robin hands the two connections to two different
+  // workers only if both already listen, the slow one included.
+  const pids = new Set<string>()
+  for (let i = 0; i < 2; i++) pids.add(await (await fetch(`${server.url}/`, { headers: { connection: 'close' } })).text())
+  t.same([...pids].sort(), [...workers].sort(), 'the first two requests are answered by both workers')
+  t.equal(await server.stop(), 0)
 })
 
 t.test('a port in use is reported as such', async (t) => {
