@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import type { GatewayApp, Middleware } from '../gateway/spec.js'
 import { Graceful } from './graceful.js'
 import type { ServerOptions } from '../server/options.js'
-import { DEFAULTS } from '../server/options.js'
+import { DEFAULTS, DEFAULT_HOST, DEFAULT_PORT } from '../server/options.js'
 import { createServer } from '../server/server.js'
 import { UsageError, loadApp } from './load-app.js'
 import type { AppInterface } from './load-app.js'
@@ -222,8 +222,8 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
   if (values['proxy-headers'] !== undefined && trust === undefined) throw new UsageError('--proxy-headers goes with --trust-proxy')
   return {
     target: positionals[0]!,
-    host: values.host ?? '127.0.0.1',
-    port: int('port', values.port ?? process.env['PORT'], 8888, 0, 65535, values.port === undefined ? '$PORT' : '--port')!,
+    host: values.host ?? DEFAULT_HOST,
+    port: int('port', values.port ?? process.env['PORT'], DEFAULT_PORT, 0, 65535, values.port === undefined ? '$PORT' : '--port')!,
     workers: int('workers', values.workers, undefined),
     server,
     iface,

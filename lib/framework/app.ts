@@ -186,8 +186,8 @@ const methods = {
     const scope = scopeOf(this)
     if (scope.root.server !== null) throw new Error('postern: app is already listening')
     await methods.ready.call(this)
-    const { port = 3000, host = '127.0.0.1', ...serverOptions } = options
-    const { createServer } = await import('../server/index.js')
+    const { createServer, DEFAULT_HOST, DEFAULT_PORT } = await import('../server/index.js')
+    const { port = DEFAULT_PORT, host = DEFAULT_HOST, ...serverOptions } = options
     const root = scope.root
     const server = createServer(root.app!, serverOptions)
     root.server = server

@@ -89,7 +89,9 @@ export interface RegisterOptions {
 
 /** What `app.listen()` takes: where to listen, and the server's options. */
 export interface ListenOptions extends ServerOptions {
+  /** Default 8888, as the `postern` command (`DEFAULT_PORT`); 0 picks a free port. */
   port?: number
+  /** Default `127.0.0.1` (loopback only); `0.0.0.0` to listen on every interface. */
   host?: string
 }
 

@@ -50,6 +50,15 @@ export interface ServerOptions {
 /** Options with every default filled in. */
 export type ResolvedOptions = Required<Omit<ServerOptions, 'tls'>> & Pick<ServerOptions, 'tls'>
 
+/**
+ * The port postern listens on when none is given: `app.listen()` and the
+ * `postern` command (which reads `$PORT` first) agree on it.
+ */
+export const DEFAULT_PORT = 8888
+
+/** The host postern listens on when none is given: loopback, so nothing is exposed by accident. */
+export const DEFAULT_HOST = '127.0.0.1'
+
 export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'tls' | 'errors'>> = {
   maxHeaderSize: 16 * 1024,
   maxHeaderCount: 100,

@@ -105,3 +105,22 @@ t.test('the not-found message shows the path as it was requested', async (t) => 
   const found = await app.inject({ url: '/users/a%2Fb' })
   t.equal(found.body, 'a/b', 'the route still matches with the slash in its parameter')
 })
+
+t.test('app.listen() and the postern command share one documented default port', async (t) => {
+  const { DEFAULT_PORT, DEFAULT_HOST } = await import('../../lib/server/index.js')
+  t.equal(DEFAULT_PORT, 8888, 'the default the README and `postern --help` document')
+  t.equal(DEFAULT_HOST, '127.0.0.1', 'loopback unless asked')
+  const app = postern()
+  app.get('/hello', () => 'hello')
+  let address: { address: string; port: number }
+  try {
+    address = await app.listen()
+  } catch (error) {
+    // Another process holds the port on this machine: the default is still asserted above.
+    t.equal((error as NodeJS.ErrnoException).code, 'EADDRINUSE', 'the only acceptable failure is the port being taken')
+    return
+  }
+  t.teardown(() => app.close())
+  t.same({ address: address.address, port: address.port }, { address: DEFAULT_HOST, port: DEFAULT_PORT }, 'listen() with no options uses them')
+  t.equal(await (await fetch(`http://127.0.0.1:${DEFAULT_PORT}/hello`)).text(), 'hello')
+})
