@@ -15,9 +15,21 @@ import { publicMessage, statusOf } from '../lib/gateway/errors.js'
 /** A serialized response payload: one chunk, a stream of chunks, or nothing. */
 export type Payload = Chunk | BodyIterable | null
 
+export const TEXT_TYPE = 'text/plain; charset=utf-8'
+export const BYTES_TYPE = 'application/octet-stream'
+
+/**
+ * A {@link Serialized} `type` that follows the payload: a string is
+ * `text/plain; charset=utf-8`, bytes are `application/octet-stream`, and a
+ * stream takes the type of its first chunk (an empty stream, having none, is
+ * `application/octet-stream` with no body). The stream is not buffered: its
+ * response starts when it produces its first chunk (see {@link start}).
+ */
+export const BY_CONTENT: unique symbol = Symbol('postern.typeByContent')
+
 export interface Serialized {
-  /** The `Content-Type` to send unless the handler set one; `null` for none. */
-  type: string | null
+  /** The `Content-Type` to send unless the handler set one; `null` for none; {@link BY_CONTENT} to follow the payload. */
+  type: string | null | typeof BY_CONTENT
   payload: Payload
 }
 
@@ -81,9 +93,22 @@ export function contentType(type: string): [string, string] {
  * Starts the response and returns its body: a one-element array for a
  * chunk, the stream itself for a stream, `[]` for nothing. `headers` may be
  * null when the handler set none.
+ *
+ * A stream whose type is {@link BY_CONTENT}, when no Content-Type was set,
+ * is answered late (the gateway allows `startResponse` up to the first
+ * chunk): the body pulls the stream's first chunk, starts the response with
+ * that chunk's type, then gives the chunk and the rest. A stream that throws
+ * before its first chunk has started nothing, so the server answers the error
+ * (lib/gateway/errors.ts); one that throws later is cut.
  */
 export function start(startResponse: StartResponse, status: number, headers: Headers | null, serialized: Serialized): Body {
-  const { type, payload } = serialized
+  const { payload } = serialized
+  let type = serialized.type
+  if (type === BY_CONTENT) {
+    if (payload === null || (headers !== null && hasHeader(headers, 'content-type'))) type = null
+    else if (isChunk(payload)) type = chunkType(payload)
+    else return startOnFirstChunk(startResponse, statusLine(status), headers, payload)
+  }
   let list: Headers
   if (headers === null) list = type === null ? [] : [contentType(type)]
   else {
@@ -94,6 +119,56 @@ export function start(startResponse: StartResponse, status: number, headers: Hea
   if (payload === null) return []
   if (isChunk(payload)) return [payload]
   return payload
+}
+
+function chunkType(chunk: Chunk | undefined): string {
+  return typeof chunk === 'string' ? TEXT_TYPE : BYTES_TYPE
+}
+
+/**
+ * The body of a stream typed by its first chunk: `startResponse` is called
+ * when the first `next()` settles (with a chunk, or with the end), before it
+ * is handed on; an error before then propagates with nothing started. A sync
+ * stream stays sync (the server may still gather it and send its length);
+ * `return()` and the stream's own `close()` are passed on.
+ */
+function startOnFirstChunk(startResponse: StartResponse, status: string, headers: Headers | null, stream: BodyIterable): Body {
+  let started = false
+  const begin = (r: IteratorResult<Chunk>): IteratorResult<Chunk> => {
+    if (!started) {
+      started = true
+      const pair = contentType(chunkType(r.done === true ? undefined : r.value))
+      if (headers === null) headers = [pair]
+      else headers.push(pair)
+      startResponse(status, headers)
+    }
+    return r
+  }
+  let body: Body
+  if (Symbol.asyncIterator in stream) {
+    body = {
+      [Symbol.asyncIterator](): AsyncIterator<Chunk> {
+        const it = stream[Symbol.asyncIterator]()
+        return {
+          next: async () => begin(await it.next()),
+          return: async (value?: unknown) => (typeof it.return === 'function' ? it.return(value) : { done: true, value: undefined }),
+        }
+      },
+    }
+  } else {
+    body = {
+      [Symbol.iterator](): Iterator<Chunk> {
+        const it = (stream as Iterable<Chunk>)[Symbol.iterator]()
+        return {
+          next: () => begin(it.next()),
+          return: (value?: unknown) => (typeof it.return === 'function' ? it.return(value) : { done: true, value: undefined }),
+        }
+      },
+    }
+  }
+  const close = (stream as Body).close
+  if (typeof close === 'function') body.close = () => close.call(stream)
+  return body
 }
 
 /** A handler for a bare gateway stack: the environ in, a value out; it may set `reply.status`/`reply.headers`. */
@@ -122,7 +197,7 @@ export function responder(handler: ValueHandler, formats: readonly ResponseForma
   const fail = (error: unknown, startResponse: StartResponse): Body => {
     const status = statusOf(error)
     if (status === 0) throw error
-    return start(startResponse, status, null, { type: 'text/plain; charset=utf-8', payload: publicMessage(error, status) })
+    return start(startResponse, status, null, { type: TEXT_TYPE, payload: publicMessage(error, status) })
   }
   return (environ, startResponse) => {
     const state: ResponseState = { status: 200, headers: null }

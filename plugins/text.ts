@@ -2,13 +2,13 @@
  * Response formats for values that are already text or bytes: strings go
  * out as `text/plain; charset=utf-8`, `Uint8Array` as
  * `application/octet-stream`, and (async) iterables of chunks as a stream
- * of the same type. `text(handler)` makes a gateway app of a handler.
+ * typed by its first chunk (strings text, bytes octet-stream) unless the
+ * handler set a Content-Type. `text(handler)` makes a gateway app of a handler.
  */
 import type { BodyIterable, GatewayApp } from '../lib/gateway/spec.js'
-import { responder, type ResponseFormat, type ValueHandler } from './response.js'
+import { BY_CONTENT, BYTES_TYPE, responder, TEXT_TYPE, type ResponseFormat, type ValueHandler } from './response.js'
 
-export const TEXT_TYPE = 'text/plain; charset=utf-8'
-export const BYTES_TYPE = 'application/octet-stream'
+export { BYTES_TYPE, TEXT_TYPE } from './response.js'
 
 /** Strings → `text/plain; charset=utf-8`. */
 export const textFormat: ResponseFormat = {
@@ -31,11 +31,18 @@ export function isStream(value: unknown): value is BodyIterable {
   return Symbol.iterator in value && !Array.isArray(value) && !(value instanceof Uint8Array) && !(value instanceof Map) && !(value instanceof Set)
 }
 
-/** Async iterables (streams, generators) → streamed `application/octet-stream`; set a Content-Type to change it. */
+/**
+ * (Async) iterables of chunks (streams, generators) → streamed, not buffered.
+ * Unless a Content-Type was set (`reply.type()`), the first chunk decides it:
+ * a string → `text/plain; charset=utf-8`, a `Uint8Array` →
+ * `application/octet-stream`; an empty stream is `application/octet-stream`
+ * with no body. A stream that throws before its first chunk is answered as an
+ * error by the server (nothing was sent); one that throws later is cut.
+ */
 export const streamFormat: ResponseFormat = {
   name: 'stream',
   accepts: isStream,
-  serialize: (value) => ({ type: BYTES_TYPE, payload: value as BodyIterable }),
+  serialize: (value) => ({ type: BY_CONTENT, payload: value as BodyIterable }),
 }
 
 /** The text-ish formats, in the order they are tried. */
