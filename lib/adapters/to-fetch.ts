@@ -8,7 +8,7 @@
 import type { Chunk, Environ, ErrorStream, GatewayApp } from '../gateway/spec.js'
 import { STATUS_TEXT } from '../gateway/headers.js'
 import { writeLog } from '../gateway/errors.js'
-import { buildEnviron, MALFORMED_PATH, type ConnectionInfo } from '../gateway/environ.js'
+import { buildEnviron, type ConnectionInfo } from '../gateway/environ.js'
 import { GatewayCall } from '../gateway/runner.js'
 import { chunkBytes, joinChunks } from '../gateway/chunks.js'
 import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
@@ -45,7 +45,7 @@ export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): Fet
       try {
         environ = environOf(request, info, errors, limit)
       } catch (error) {
-        call.refuse(400, error instanceof Error ? error.message : MALFORMED_PATH)
+        call.refuseFor(error)
         return
       }
       call.run(app, environ)

@@ -61,7 +61,7 @@ export function toNodeListener(app: GatewayApp, options: NodeAdapterOptions = {}
     try {
       environ = environOf(req, options, errors, infos)
     } catch (error) {
-      call.refuse(400, error instanceof Error ? error.message : MALFORMED_PATH)
+      call.refuseFor(error)
       return
     }
     call.run(app, environ)

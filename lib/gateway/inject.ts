@@ -156,7 +156,7 @@ export async function inject(app: GatewayApp, options: InjectOptions = {}): Prom
     try {
       environ = injectEnviron(options, errors)
     } catch (error) {
-      made.refuse(400, error instanceof Error ? error.message : 'Bad Request')
+      made.refuseFor(error)
       return
     }
     made.run(app, environ)

@@ -357,9 +357,16 @@ export abstract class GatewayCall {
   }
 
   /**
-   * Answers a request the app never sees (its target cannot be decoded, the
-   * server refused it) with a plain-text error, ending the call.
+   * Answers a request the app never sees with the error policy's answer to
+   * `error`: its environ could not be built (an undecodable path is a 400
+   * GatewayError); anything else is a fault of ours, a 500.
    */
+  refuseFor(error: unknown): void {
+    const { status, message } = errorAnswer(error)
+    this.refuse(status, message)
+  }
+
+  /** Answers a request the app never sees (the server refused it) with a plain-text error, ending the call. */
   refuse(status: number, message: string): void {
     if (this.state !== NEW) return
     this.state = COMMITTED

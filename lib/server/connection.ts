@@ -185,7 +185,7 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
       this.parser.destroy()
       this.lastRequest = true
       ex.keepAlive = false
-      ex.refuse(400, error instanceof Error ? error.message : 'malformed request')
+      ex.refuseFor(error)
       return
     }
     ex.run(this.host.app, env)
