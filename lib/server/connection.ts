@@ -2,8 +2,9 @@
  * One client connection: feeds the socket's bytes to the parser, starts an
  * exchange per request, and writes responses strictly in request order.
  *
- * Pipelined requests run concurrently (up to `maxPipelineDepth`); a response
- * that is ready before the ones ahead of it waits in its exchange. The bytes
+ * Pipelined requests run concurrently (up to `maxPipelineDepth`); output of a
+ * response that is ready before the ones ahead of it waits in the
+ * connection's `held` map until its turn. The bytes
  * go out through the connection's SocketWriter (socket-writer.ts), which
  * batches them. Reading stops while the socket's write buffer is full, while
  * an app leaves too much of its body unread, or while the pipeline is full.
