@@ -22,7 +22,7 @@ export const PARAMS_KEY = 'router.params'
 /** Environ key: the matched {@link RouteInfo}. */
 export const ROUTE_KEY = 'router.route'
 
-/** Environ key: for a 405, the methods the path has (`['GET', 'HEAD', 'OPTIONS']`), set before calling `methodNotAllowed`. */
+/** Environ key: for a 405 or an automatic `OPTIONS` answer, the methods the path has (`['GET', 'HEAD', 'OPTIONS']`), set before calling `methodNotAllowed` or `options`. */
 export const ALLOW_KEY = 'router.allow'
 
 /** Route parameters as the router found them. */
@@ -61,6 +61,14 @@ export interface RouterOptions {
    * Default: 405 text with `Allow`.
    */
   methodNotAllowed?: GatewayApp
+  /**
+   * Answers `OPTIONS` for a path routed only under other methods (no route
+   * of its own takes `OPTIONS`); like `methodNotAllowed` it finds the
+   * methods in `environ['router.allow']` and must send them in `Allow`.
+   * Default: 204 with `Allow`. A framework passes its own so that its hooks
+   * run for this answer too (CORS headers from an `onRequest` hook, say).
+   */
+  options?: GatewayApp
   /** Treat `/a/` as `/a`. Default false. */
   ignoreTrailingSlash?: boolean
   /** Treat `//a` as `/a`. Default false. */
@@ -219,6 +227,12 @@ export const methodNotAllowed: GatewayApp = (environ, startResponse) => {
   return ['Method Not Allowed']
 }
 
+/** The default answer to `OPTIONS` on a path routed only under other methods: 204 with `Allow`. */
+export const automaticOptions: GatewayApp = (environ, startResponse) => {
+  startResponse('204 No Content', [['allow', (environ[ALLOW_KEY] as string[]).join(', ')]])
+  return []
+}
+
 /** Creates a router. */
 export function createRouter<Store = unknown>(options: RouterOptions = {}): Router<Store> {
   const fmw = FindMyWay({
@@ -232,6 +246,7 @@ export function createRouter<Store = unknown>(options: RouterOptions = {}): Rout
   })
   const fallback = options.notFound ?? notFound
   const notAllowed = options.methodNotAllowed ?? methodNotAllowed
+  const answerOptions = options.options ?? automaticOptions
   const deriveExtra = options.deriveConstraints
   /** Methods with at least one route, in the order they were first added. */
   const methods: string[] = []
@@ -278,13 +293,8 @@ export function createRouter<Store = unknown>(options: RouterOptions = {}): Rout
     }
     const allow = allowedFor(path, derived)
     if (allow.length === 0) return fallback(environ, startResponse)
-    const allowHeader: [string, string] = ['allow', allow.join(', ')]
-    if (method === 'OPTIONS') {
-      startResponse('204 No Content', [allowHeader])
-      return []
-    }
     environ[ALLOW_KEY] = allow
-    return notAllowed(environ, startResponse)
+    return method === 'OPTIONS' ? answerOptions(environ, startResponse) : notAllowed(environ, startResponse)
   } as Router<Store>
 
   router.on = (method, path, app, routeOptions = {}) => {

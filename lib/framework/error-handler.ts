@@ -93,8 +93,22 @@ export const defaultNotFound: Handler = (req, reply) => {
   return { statusCode: 404, error: 'Not Found', message: `Route ${req.method} ${rawPathInfo(req.environ) || req.path} not found` } satisfies ErrorBody
 }
 
-/** 405 in the framework's error form, answered like the 404 (not through the error handler), through the root scope's hooks; the router gives the methods for `Allow`. */
+/**
+ * 405 in the framework's error form, answered like the 404 (not through the
+ * error handler), through the hooks and middleware of the scope whose routes
+ * the path has; the router gives the methods for `Allow`.
+ */
 export const methodNotAllowed: Handler = (req, reply) => {
   reply.status(405).header('allow', (req.environ[ALLOW_KEY] as string[]).join(', '))
   return { statusCode: 405, error: 'Method Not Allowed', message: `Method ${req.method} not allowed for ${rawPathInfo(req.environ) || req.path}` } satisfies ErrorBody
+}
+
+/**
+ * `OPTIONS` on a path whose routes take other methods: 204 with `Allow`,
+ * answered through the same scope's hooks and middleware as the 405, so that
+ * an `onRequest` hook adding CORS headers answers preflights too.
+ */
+export const automaticOptions: Handler = (req, reply) => {
+  reply.status(204).header('allow', (req.environ[ALLOW_KEY] as string[]).join(', '))
+  return undefined
 }

@@ -10,13 +10,13 @@
  */
 import type { GatewayApp, Middleware } from '../gateway/spec.js'
 import { compose } from '../../plugins/chain.js'
-import { createRouter } from '../../plugins/router.js'
+import { ALLOW_KEY, createRouter, type Router } from '../../plugins/router.js'
 import { compileChecks, parseBody, DEFAULT_BODY_LIMIT, type BodyParser, type Checks } from '../../plugins/body.js'
 import { compileSerializers, defaultFormats } from '../../plugins/json.js'
 import type { ResponseFormat, Serializer } from '../../plugins/response.js'
 import { collectHooks } from './hooks.js'
 import { routeApp, type CompiledRoute } from './handle-request.js'
-import { defaultNotFound, methodNotAllowed } from './error-handler.js'
+import { automaticOptions, defaultNotFound, methodNotAllowed } from './error-handler.js'
 import { joinPath, lineage, scopeOf, type Root, type RouteRecord, type Scope } from './scope.js'
 import type { App, ErrorHandler, Handler, RequestHook, RouteOptions, RouteShorthand } from './types.js'
 
@@ -84,14 +84,38 @@ export function build(root: Root): void {
     }
     return byPrefix[byPrefix.length - 1]!.app(environ, startResponse)
   }
-  const notAllowed = routeApp(compileRoute(rootScope, methodNotAllowed, {}, {}, noSerializer))
-  const router = createRouter<RouteRecord>({ ...root.options.router, notFound, methodNotAllowed: notAllowed })
+  const router: Router<RouteRecord> = createRouter<RouteRecord>({
+    ...root.options.router,
+    notFound,
+    methodNotAllowed: byRouteScope(() => router, rootScope, methodNotAllowed),
+    options: byRouteScope(() => router, rootScope, automaticOptions),
+  })
   for (const r of root.routes) {
     const app = compose(routeMiddleware(r.scope, r.options.middleware), routeApp(compileRoute(r.scope, r.handler, r.options, r.checks, r.serializerFor)))
     router.on(r.methods, r.path, app, { store: r, ...(r.options.constraints ? { constraints: r.options.constraints } : {}) })
   }
   root.dispatch = compose(rootScope.middleware, router)
   root.dirty = false
+}
+
+/**
+ * The router's answer for a path it has only under other methods (405, or
+ * 204 to `OPTIONS`), run as a route of the scope that path's routes belong
+ * to: its hooks and middleware apply, as they would to its own routes. Each
+ * scope's app is compiled on first use, since most scopes never need one.
+ */
+function byRouteScope(router: () => Router<RouteRecord>, rootScope: Scope, handler: Handler): GatewayApp {
+  const compiled = new Map<Scope, GatewayApp>()
+  return (environ, startResponse) => {
+    const allow = environ[ALLOW_KEY] as string[]
+    const scope = router().find(allow[0]!, environ.PATH_INFO, environ)?.route.store.scope ?? rootScope
+    let app = compiled.get(scope)
+    if (app === undefined) {
+      app = compose(routeMiddleware(scope, undefined), routeApp(compileRoute(scope, handler, {}, {}, noSerializer)))
+      compiled.set(scope, app)
+    }
+    return app(environ, startResponse)
+  }
 }
 
 function noSerializer(): undefined {
