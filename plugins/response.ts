@@ -171,6 +171,73 @@ function startOnFirstChunk(startResponse: StartResponse, status: string, headers
   return body
 }
 
+/**
+ * Pulls a stream's first chunk before anything is started, so that a stream
+ * failing at once can still be answered as an error by whoever called it
+ * (the framework's error handler) instead of by the server. Returns a
+ * stream that gives that first result and then the rest, with `return()`
+ * and `close()` passed on; or a promise of it for an async stream. Throws
+ * (or rejects) with the stream's error, after calling its `close()`.
+ */
+export function primeStream(stream: BodyIterable): BodyIterable | Promise<BodyIterable> {
+  const close = (stream as Body).close
+  const closeAfter = (error: unknown): never => {
+    if (typeof close === 'function') {
+      try {
+        void close.call(stream)
+      } catch {
+        // the stream's own error is the one to answer
+      }
+    }
+    throw error
+  }
+  if (Symbol.asyncIterator in stream) {
+    const it = stream[Symbol.asyncIterator]()
+    let first: Promise<IteratorResult<Chunk>>
+    try {
+      first = it.next()
+    } catch (error) {
+      return closeAfter(error)
+    }
+    return first.then((result) => {
+      let pending: IteratorResult<Chunk> | null = result
+      const primed: Body = {
+        [Symbol.asyncIterator]: (): AsyncIterator<Chunk> => ({
+          next: () => {
+            if (pending === null) return it.next()
+            const r = pending
+            pending = null
+            return Promise.resolve(r)
+          },
+          return: (value?: unknown) => (typeof it.return === 'function' ? it.return(value) : Promise.resolve({ done: true as const, value: undefined })),
+        }),
+      }
+      if (typeof close === 'function') primed.close = () => close.call(stream)
+      return primed as BodyIterable
+    }, closeAfter)
+  }
+  const it = (stream as Iterable<Chunk>)[Symbol.iterator]()
+  let pending: IteratorResult<Chunk> | null
+  try {
+    pending = it.next()
+  } catch (error) {
+    return closeAfter(error)
+  }
+  const primed: Body = {
+    [Symbol.iterator]: (): Iterator<Chunk> => ({
+      next: () => {
+        if (pending === null) return it.next()
+        const r = pending
+        pending = null
+        return r
+      },
+      return: (value?: unknown) => (typeof it.return === 'function' ? it.return(value) : { done: true as const, value: undefined }),
+    }),
+  }
+  if (typeof close === 'function') primed.close = () => close.call(stream)
+  return primed as BodyIterable
+}
+
 /** A handler for a bare gateway stack: the environ in, a value out; it may set `reply.status`/`reply.headers`. */
 export type ValueHandler = (environ: Environ, reply: ResponseState) => unknown
 

@@ -20,7 +20,7 @@
  * handler without async hooks answers synchronously with a one-element array.
  */
 import type { AppResult, Body, GatewayApp, StartResponse } from '../gateway/spec.js'
-import { serialize, start, type ResponseFormat, type Serialized, type Serializer } from '../../plugins/response.js'
+import { isChunk, primeStream, serialize, start, type ResponseFormat, type Serialized, type Serializer } from '../../plugins/response.js'
 import { writeLog } from '../gateway/errors.js'
 import { isThenable, runOnResponse, runOnSend, runSteps } from './hooks.js'
 import { errorValue, lastResort } from './error-handler.js'
@@ -120,7 +120,7 @@ function respond(c: CompiledRoute, req: Request, reply: Reply, value: unknown, s
       const sent = runOnSend(c.onSend, 0, req, reply, serialized)
       if (isThenable(sent)) {
         return sent.then(
-          (s) => finish(c, req, reply, s, startResponse),
+          (s) => finish(c, req, reply, s, startResponse, failing),
           (error: unknown) => (failing ? lastResort(req, reply, error, startResponse) : fail(c, req, reply, error, startResponse)),
         )
       }
@@ -129,10 +129,32 @@ function respond(c: CompiledRoute, req: Request, reply: Reply, value: unknown, s
   } catch (error) {
     return failing ? lastResort(req, reply, error, startResponse) : fail(c, req, reply, error, startResponse)
   }
-  return finish(c, req, reply, serialized, startResponse)
+  return finish(c, req, reply, serialized, startResponse, failing)
 }
 
-function finish(c: CompiledRoute, req: Request, reply: Reply, serialized: Serialized, startResponse: StartResponse): Body {
+/**
+ * Starts the response. A stream is primed first (its first chunk pulled):
+ * one that fails before producing anything is still an error of the app,
+ * answered by the error handler in the framework's form, not a bare 500
+ * from the server.
+ */
+function finish(c: CompiledRoute, req: Request, reply: Reply, serialized: Serialized, startResponse: StartResponse, failing: boolean): AppResult {
+  const payload = serialized.payload
+  if (payload === null || isChunk(payload)) return started(c, req, reply, serialized, startResponse)
+  const onError = (error: unknown): AppResult => (failing ? lastResort(req, reply, error, startResponse) : fail(c, req, reply, error, startResponse))
+  let primed: ReturnType<typeof primeStream>
+  try {
+    primed = primeStream(payload)
+  } catch (error) {
+    return onError(error)
+  }
+  if (isThenable(primed)) {
+    return primed.then((stream) => started(c, req, reply, { type: serialized.type, payload: stream }, startResponse), onError)
+  }
+  return started(c, req, reply, { type: serialized.type, payload: primed }, startResponse)
+}
+
+function started(c: CompiledRoute, req: Request, reply: Reply, serialized: Serialized, startResponse: StartResponse): Body {
   const body = start(startResponse, reply.statusCode, reply.headers, serialized)
   if (c.onResponse.length === 0) return body
   return withClose(body, () => runOnResponse(c.onResponse, req, reply))

@@ -106,11 +106,12 @@ t.test('a stream with no Content-Type set takes the type of its first chunk', as
 
   const f = await fetch(`${base}/fails-first`)
   t.equal(f.status, 500, 'a throw before the first chunk is still an error answer')
-  t.notMatch(await f.text(), /internal detail/, 'a 5xx message is not shown')
+  t.equal(f.headers.get('content-type'), 'application/json; charset=utf-8', "…answered by the framework's error path, not the server's plain text")
+  t.same(await f.json(), { statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' }, 'a 5xx message is not shown')
 
   const tp = await fetch(`${base}/teapot-first`)
   t.equal(tp.status, 418, "…with the error's own status")
-  t.match(await tp.text(), /short and stout/)
+  t.same(await tp.json(), { statusCode: 418, error: "I'm a Teapot", message: 'short and stout' })
 
   const l = await fetch(`${base}/fails-later`)
   t.equal(l.status, 200, 'the response had started')
@@ -174,4 +175,34 @@ t.test('an onSend hook that swaps the stream for a string: the type follows the 
   const r = await app.inject('/')
   t.equal(r.headers['content-type'], 'text/plain; charset=utf-8')
   t.equal(r.body, 'replaced')
+})
+
+t.test("a stream failing before its first chunk goes through the app's onError hooks and error handler", async (t) => {
+  const app = postern()
+  const seen: string[] = []
+  app.addHook('onError', (_req, _reply, error) => {
+    seen.push(`hook: ${(error as Error).message}`)
+  })
+  app.setErrorHandler((error, _req, reply) => {
+    seen.push(`handler: ${(error as Error).message}`)
+    reply.status(503)
+    return { retry: true }
+  })
+  app.get('/async', () =>
+    (async function* () {
+      throw new Error('async first')
+    })(),
+  )
+  app.get('/sync', () =>
+    (function* () {
+      throw new Error('sync first')
+    })(),
+  )
+  const { port } = await serve(t, app)
+  for (const path of ['async', 'sync']) {
+    const r = await fetch(`http://127.0.0.1:${port}/${path}`)
+    t.equal(r.status, 503, `${path}: the error handler's status`)
+    t.same(await r.json(), { retry: true })
+  }
+  t.same(seen, ['hook: async first', 'handler: async first', 'hook: sync first', 'handler: sync first'])
 })
