@@ -7,6 +7,7 @@ import type { Environ } from '../gateway/spec.js'
 import { environKey } from '../gateway/headers.js'
 import { DEFAULT_BODY_LIMIT, parseForm, parseJson, parseQuery, requestHeaders } from '../../plugins/body.js'
 import { PARAMS_KEY, ROUTE_KEY, type RouteInfo } from '../../plugins/router.js'
+import { requestCookies, signingJar, type Cookies, type UnsignResult } from '../../plugins/cookies.js'
 
 /** The query as parsed: repeated keys become arrays. */
 export type Query = Record<string, string | string[]>
@@ -30,6 +31,7 @@ export class Request<Params = Record<string, string>, Body = unknown, Q = Query>
   private parsedQuery: Q | undefined
   private parsedHeaders: Record<string, string> | undefined
   private bytesRead: Promise<Uint8Array> | undefined
+  private parsedCookies: Cookies | undefined
 
   constructor(environ: Environ, context: RequestContext = DEFAULT_CONTEXT) {
     this.environ = environ
@@ -38,6 +40,7 @@ export class Request<Params = Record<string, string>, Body = unknown, Q = Query>
     this.parsedQuery = undefined
     this.parsedHeaders = undefined
     this.bytesRead = undefined
+    this.parsedCookies = undefined
   }
 
   /** `GET`, `POST`, … */
@@ -81,6 +84,16 @@ export class Request<Params = Record<string, string>, Body = unknown, Q = Query>
     if (lower === 'content-type') return this.environ.CONTENT_TYPE || undefined
     if (lower === 'content-length') return this.environ.CONTENT_LENGTH || undefined
     return this.environ[environKey(lower)] as string | undefined
+  }
+
+  /** The request's cookies (parsed on first use; by the `cookies()` middleware's options when it runs above). */
+  get cookies(): Cookies {
+    return (this.parsedCookies ??= requestCookies(this.environ))
+  }
+
+  /** Checks a signed cookie value (`req.unsignCookie(req.cookies.session)`) against the secrets of `app.use(cookies({ secret }))`. */
+  unsignCookie(value: string | undefined): UnsignResult {
+    return signingJar(this.environ, 'req.unsignCookie()').unsign(value)
   }
 
   /** The whole body as bytes (read once; later calls share it). Over the limit: 413. */

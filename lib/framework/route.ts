@@ -13,6 +13,7 @@ import { compose } from '../../plugins/chain.js'
 import { ALLOW_KEY, createRouter, type Router } from '../../plugins/router.js'
 import { compileChecks, parseBody, DEFAULT_BODY_LIMIT, type BodyParser, type Checks } from '../../plugins/body.js'
 import { compileSerializers, defaultFormats } from '../../plugins/json.js'
+import { htmlFormat } from '../../plugins/html.js'
 import type { ResponseFormat, Serializer } from '../../plugins/response.js'
 import { collectHooks } from './hooks.js'
 import { routeApp, type CompiledRoute } from './handle-request.js'
@@ -130,10 +131,10 @@ function compileRoute(scope: Scope, handler: Handler, options: RouteOptions, che
   if (checks.params || checks.query || checks.headers) steps.push(inputCheck(checks))
   if (checks.body) steps.push(bodyCheck(checks.body, bodyLimit, options.parsers))
   steps.push(...collectHooks(scopes, 'preHandler', options.preHandler))
-  // The innermost scope's formats first, the built-in ones last.
+  // The innermost scope's formats first, the built-in ones last (HTML before streams: an HtmlStream is one).
   const formats: ResponseFormat[] = []
   for (let i = scopes.length - 1; i >= 0; i--) formats.push(...scopes[i]!.formats)
-  formats.push(...defaultFormats)
+  formats.push(htmlFormat, ...defaultFormats)
   let errorHandler: ErrorHandler | null = null
   for (let s: Scope | null = scope; s !== null && errorHandler === null; s = s.parent) errorHandler = s.errorHandler
   return {
