@@ -12,6 +12,9 @@ import { requestCookies, signingJar, type Cookies, type UnsignResult } from '../
 /** The query as parsed: repeated keys become arrays. */
 export type Query = Record<string, string | string[]>
 
+/** The request headers as parsed: lower-case names, repeated headers joined. */
+export type RequestHeaders = Record<string, string>
+
 /** Per-route settings the request needs. */
 export interface RequestContext {
   /** Largest body `json()`/`text()`/`bytes()` read, in bytes. */
@@ -22,14 +25,19 @@ const DEFAULT_CONTEXT: RequestContext = { bodyLimit: DEFAULT_BODY_LIMIT }
 const NO_PARAMS: Record<string, string> = Object.freeze(Object.create(null) as Record<string, string>)
 const decoder = new TextDecoder()
 
-export class Request<Params = Record<string, string>, Body = unknown, Q = Query> {
+/**
+ * `Params`, `Body`, `Q` (query) and `H` (headers) are what the route's
+ * schemas make them (see schema-type.ts): the validator coerces and checks
+ * the parts in place before the handler runs, so the types hold.
+ */
+export class Request<Params = Record<string, string>, Body = unknown, Q = Query, H = RequestHeaders> {
   /** The environ this request views; middleware keys are there too. */
   readonly environ: Environ
   /** The body parsed (and validated) before the handler, when the route has a body schema. */
   body: Body
   private readonly context: RequestContext
   private parsedQuery: Q | undefined
-  private parsedHeaders: Record<string, string> | undefined
+  private parsedHeaders: H | undefined
   private bytesRead: Promise<Uint8Array> | undefined
   private parsedCookies: Cookies | undefined
 
@@ -74,8 +82,8 @@ export class Request<Params = Record<string, string>, Body = unknown, Q = Query>
   }
 
   /** All request headers, lower-case names (built on first use). Prefer {@link header} for one. */
-  get headers(): Record<string, string> {
-    return (this.parsedHeaders ??= requestHeaders(this.environ))
+  get headers(): H {
+    return (this.parsedHeaders ??= requestHeaders(this.environ) as H)
   }
 
   /** One request header by name, any case; no object is built. */
