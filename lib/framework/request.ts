@@ -8,6 +8,7 @@ import { environKey } from '../gateway/headers.js'
 import { DEFAULT_BODY_LIMIT, parseForm, parseJson, parseQuery, requestHeaders } from '../../plugins/body.js'
 import { PARAMS_KEY, ROUTE_KEY, type RouteInfo } from '../../plugins/router.js'
 import { requestCookies, signingJar, type Cookies, type UnsignResult } from '../../plugins/cookies.js'
+import { LOG_KEY, REQUEST_ID_KEY, requestIdOf, silentLogger, type Logger } from '../../plugins/logger.js'
 
 /** The query as parsed: repeated keys become arrays. */
 export type Query = Record<string, string | string[]>
@@ -49,6 +50,26 @@ export class Request<Params = Record<string, string>, Body = unknown, Q = Query,
     this.parsedHeaders = undefined
     this.bytesRead = undefined
     this.parsedCookies = undefined
+  }
+
+  /**
+   * The request's logger: a pino child logger carrying `reqId` when the app
+   * has a `logger`, else one that writes nothing, so `req.log.info()` is
+   * always safe to call (as in Fastify).
+   */
+  get log(): Logger {
+    return (this.environ[LOG_KEY] as Logger | undefined) ?? silentLogger()
+  }
+
+  /**
+   * The request's id, as logged: from `X-Request-Id` when it is a plausible
+   * id (1–128 visible ASCII characters), else a generated UUID (see
+   * plugins/logger.ts). Without a `logger` it is made on first use.
+   */
+  get id(): string {
+    const id = this.environ[REQUEST_ID_KEY]
+    if (typeof id === 'string') return id
+    return (this.environ[REQUEST_ID_KEY] = requestIdOf(this.environ))
   }
 
   /** `GET`, `POST`, … */
