@@ -144,6 +144,8 @@ export function bodyParser(options: BodyOptions = {}): Middleware {
 export interface InputSchemas {
   body?: JsonSchema
   query?: JsonSchema
+  /** The query's schema by Fastify's name: the same as `query` (give one of the two). */
+  querystring?: JsonSchema
   params?: JsonSchema
   headers?: JsonSchema
 }
@@ -185,9 +187,10 @@ export interface Checks {
 }
 
 export function compileChecks(schemas: InputSchemas): Checks {
+  if (schemas.query !== undefined && schemas.querystring !== undefined) throw new TypeError('postern: give the query schema as `query` or `querystring`, not both')
   const checks: Checks = {}
   for (const part of ['body', 'query', 'params', 'headers'] as const) {
-    const schema = schemas[part]
+    const schema = part === 'query' ? (schemas.query ?? schemas.querystring) : schemas[part]
     if (schema !== undefined) checks[part] = compileCheck(part, schema)
   }
   return checks

@@ -235,10 +235,10 @@ t.test('middleware: onion order, sees 404s at the root, per route', async (t) =>
 })
 
 t.test('register: prefix, order, encapsulation', async (t) => {
-  const app = postern()
+  // decorate() returns the app typed with the decoration, so the plugin's scope sees `version` too.
+  const app = postern().decorate('version', '1.0')
   const order: string[] = []
   app.addHook('onRequest', (req) => void order.push(`root:${req.path}`))
-  app.decorate('version', '1.0')
   await app.register(
     async function users(scope, opts) {
       t.equal(scope.prefix, '/api')
@@ -260,6 +260,7 @@ t.test('register: prefix, order, encapsulation', async (t) => {
     { prefix: '/api', greeting: 'hi' },
   )
   app.get('/outside', (req) => ({ user: (req as Request & { user?: string }).user ?? null }))
+  // @ts-expect-error a child's decorator is not on the parent's type either
   t.equal(app.secret, undefined, "a child's decorators stay in it")
   t.equal(app.hasDecorator('secret'), false)
   const me = await app.inject('/api/me')
