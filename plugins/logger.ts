@@ -44,6 +44,10 @@ export const DEFAULT_REQUEST_ID_HEADER = 'x-request-id'
 /** The longest request id taken from a header; a longer one is replaced. */
 export const MAX_REQUEST_ID_LENGTH = 128
 
+/** pino's levels, most verbose first; `silent` logs nothing. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
 /** What a logger setting may be: `true` (pino's defaults, JSON lines to stdout), pino options, or a pino logger. */
 export type LoggerSetting = true | LoggerOptions | Logger
 

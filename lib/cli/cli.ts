@@ -22,6 +22,7 @@ import { EXIT, isSupervisedWorker, reportBootErrorAndExit, reportReady } from '.
 import { MAX_BOOT_FAILURES, supervise } from './supervisor.js'
 import { health } from '../../plugins/health.js'
 import { trustProxy } from '../../plugins/proxy.js'
+import { LOG_LEVELS, type LogLevel, requestLogger } from '../../plugins/logger.js'
 
 const HELP = `Usage: postern <module>[:<export>] [options]
 
@@ -43,6 +44,11 @@ Options:
                                 CIDRs or loopback, private, linklocal, comma-separated (default: none)
       --proxy-headers <family>  x-forwarded (default) or forwarded (RFC 7239): what the proxy sets
       --health <path>           answer GET <path> with 200 ok, 503 while draining (default: off)
+      --access-log              log one JSON line per request to stdout (pino): reqId, method, url,
+                                status, responseTime in ms; errors the app reports name their request
+                                (request id from X-Request-Id when plausible, else a UUID)
+      --log-level <level>       with --access-log: trace, debug, info (default), warn, error,
+                                fatal or silent; requests are logged at info, errors at error
 
 Limits (postern's server; with --server node only --drain-timeout applies):
       --max-body-size <bytes>   largest request body (default ${DEFAULTS.maxBodySize})
@@ -88,6 +94,8 @@ interface CliOptions {
   trustProxy: string[] | undefined
   proxyHeaders: 'x-forwarded' | 'forwarded'
   health: string | undefined
+  /** The access log's level, or undefined for no access log. */
+  accessLog: LogLevel | undefined
 }
 
 /** The command line's flags, as node:util parseArgs takes them. */
@@ -102,6 +110,8 @@ const FLAGS = {
   'trust-proxy': { type: 'string' },
   'proxy-headers': { type: 'string' },
   health: { type: 'string' },
+  'access-log': { type: 'boolean' },
+  'log-level': { type: 'string' },
   'max-body-size': { type: 'string' },
   'max-chunk-count': { type: 'string' },
   'max-header-size': { type: 'string' },
@@ -220,6 +230,11 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
   if (proxyHeaders !== 'x-forwarded' && proxyHeaders !== 'forwarded')
     throw new UsageError(`--proxy-headers must be "x-forwarded" or "forwarded", got ${JSON.stringify(proxyHeaders)}`)
   if (values['proxy-headers'] !== undefined && trust === undefined) throw new UsageError('--proxy-headers goes with --trust-proxy')
+  const level = values['log-level']
+  if (level !== undefined && values['access-log'] !== true) throw new UsageError('--log-level goes with --access-log')
+  if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`)
+  }
   return {
     target: positionals[0]!,
     host: values.host ?? DEFAULT_HOST,
@@ -238,14 +253,17 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
             .filter((entry) => entry !== ''),
     proxyHeaders,
     health: values.health,
+    accessLog: values['access-log'] === true ? ((level ?? 'info') as LogLevel) : undefined,
   }
 }
 
 /**
  * The middleware the options ask for, outermost first: the health check
- * answers before anything else runs, then proxy headers are believed (or
- * not), then the app. Built in every process, so a bad value is a usage
- * error before any worker is forked.
+ * answers before anything else runs (probes stay out of the access log),
+ * then proxy headers are believed (or not), so the access log shows the
+ * client's address, then the access log, then the app. Built in every
+ * process, so a bad value is a usage error before any worker is forked;
+ * each worker logs its own requests (its pid is in each line).
  */
 function middleware(options: CliOptions, draining: () => boolean): Middleware {
   const layers: Middleware[] = []
@@ -263,6 +281,7 @@ function middleware(options: CliOptions, draining: () => boolean): Middleware {
       throw new UsageError(`--trust-proxy: ${(error as Error).message}`)
     }
   }
+  if (options.accessLog !== undefined) layers.push(requestLogger({ logger: { level: options.accessLog } }))
   return (app) => layers.reduceRight((inner, layer) => layer(inner), app)
 }
 
