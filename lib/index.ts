@@ -9,6 +9,10 @@ export type {
   App,
   AppOptions,
   Handler,
+  HandlerResult,
+  RouteHandler,
+  RouteShorthand,
+  NoDecorations,
   RouteOptions,
   RouteSchema,
   FullRouteOptions,
@@ -24,8 +28,9 @@ export type {
   ListenOptions,
   Address,
 } from './framework/types.js'
-export type { ParamsOf } from './framework/path-params.js'
-export type { FromSchema } from './framework/schema-type.js'
+export type { ParamsOf, PathParamNames } from './framework/path-params.js'
+export type { FromSchema, BodyOf, QueryOf, ParamsFrom, HeadersOf, ReplyOf } from './framework/schema-type.js'
+export type { Query, RequestHeaders } from './framework/request.js'
 export type { JsonSchema } from '../plugins/json.js'
 export type { ResponseFormat, Payload } from '../plugins/response.js'
 /** @deprecated Renamed `ResponseFormat`. */
