@@ -9,6 +9,7 @@ import t from 'tap'
 import fastifyCookie from '@fastify/cookie'
 import { COOKIES_KEY, cookieJar, cookies, parseCookies, serializeClearCookie, serializeCookie, signCookie, unsignCookie, type CookieJar } from '../../plugins/cookies.js'
 import type { Environ, GatewayApp } from '../../lib/gateway/spec.js'
+import { validate } from '../../lib/gateway/validate.js'
 import { headerCount } from '../helpers/raw.js'
 import { SERVERS, listen, rawRequest } from '../fixtures/proxy-client.js'
 
@@ -104,7 +105,8 @@ const app: GatewayApp = (environ, startResponse) => {
   }
 }
 
-const secured = cookies({ secret: ['new-secret', 'old-secret'] })(app)
+// Under validate(): the middleware and its startResponse wrapper keep the interface's rules.
+const secured = validate(cookies({ secret: ['new-secret', 'old-secret'] })(app))
 
 for (const kind of SERVERS) {
   t.test(`${kind}: request cookies are parsed, decoded, first of a name wins`, async (t) => {
