@@ -82,8 +82,10 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Asserts a load run failed nothing, with the first failures in the message when it did. */
-function assertClean(t: Test, load: Load, what: string): void {
-  t.equal(load.failed.length, 0, `${what}: no request failed`, { failed: load.failed.slice(0, 5) })
+/** `logs` gives nginx's error log and the processes' output, shown only when a request failed, to say why. */
+function assertClean(t: Test, load: Load, what: string, logs: () => string): void {
+  const bad = load.failed.length + load.non2xx.length
+  t.equal(load.failed.length, 0, `${what}: no request failed`, { failed: load.failed.slice(0, 5), ...(bad > 0 ? { logs: logs() } : {}) })
   t.equal(load.non2xx.length, 0, `${what}: every response was 2xx`, { non2xx: load.non2xx.slice(0, 5) })
   t.ok(load.ok >= 50, `${what}: the load was real (${load.ok} requests)`)
 }
@@ -192,7 +194,7 @@ t.test('postern behind nginx', { skip: nginxBinary === null && process.env['CI']
     await sleep(300)
     const load = await run.stop()
     t.ok(servedByNew, 'the new workers answer through nginx')
-    assertClean(t, load, 'reload')
+    assertClean(t, load, 'reload', () => `${nginx.output()}\n${a.output()}\n${b.output()}`)
     t.equal(a.child.exitCode, null, 'the reloaded process kept running')
     t.ok(load.answers.some((x) => x.ppid === a.pid) && load.answers.some((x) => x.ppid === b.pid), 'both processes served during the reload')
   })
@@ -207,7 +209,7 @@ t.test('postern behind nginx', { skip: nginxBinary === null && process.env['CI']
     const stoppedAt = Date.now()
     await sleep(500)
     const load = await run.stop()
-    assertClean(t, load, 'stop')
+    assertClean(t, load, 'stop', () => `${nginx.output()}\n${a.output()}\n${b.output()}`)
     const after = load.answers.filter((x) => x.at > stoppedAt)
     t.ok(after.length > 0, 'requests went on after the stop')
     t.ok(
