@@ -19,6 +19,7 @@ import type { AppResult, Environ, GatewayApp, Middleware, StartResponse } from '
 import { inject as injectInto, type InjectOptions, type InjectResponse } from '../gateway/inject.js'
 import { ALL_METHODS } from '../../plugins/router.js'
 import type { ResponseFormat } from '../../plugins/response.js'
+import { createLogger, requestLogger, silentLogger } from '../../plugins/logger.js'
 import { addRoute, build, shorthand } from './route.js'
 import { attachScope, childApp, createRoot, createScope, scopeOf, type Scope } from './scope.js'
 import type {
@@ -56,6 +57,12 @@ export function postern(options: AppOptions = {}): App {
   root.app = app
   attachScope(app, scope)
   Object.assign(app, methods)
+  const { logger, requestIdHeader, genReqId } = options
+  const logging = logger !== undefined && logger !== false
+  const log = logging ? createLogger(logger) : silentLogger()
+  Object.defineProperty(app, 'log', { value: log, enumerable: true })
+  // The outermost root middleware: it sees every request, the router's automatic answers included.
+  if (logging) scope.middleware.push(requestLogger({ logger: log, requestIdHeader, genReqId }))
   return app
 }
 

@@ -10,6 +10,7 @@ import type { Constraints, RouterOptions } from '../../plugins/router.js'
 import type { BodyParser, InputSchemas } from '../../plugins/body.js'
 import type { ResponseSchemas } from '../../plugins/json.js'
 import type { Payload, ResponseFormat } from '../../plugins/response.js'
+import type { Logger, LoggerSetting, RequestLoggerOptions } from '../../plugins/logger.js'
 import type { ServerOptions } from '../server/options.js'
 import type { Reply } from './reply.js'
 import type { Query, Request, RequestHeaders } from './request.js'
@@ -165,6 +166,17 @@ export interface AppOptions {
   router?: Omit<RouterOptions, 'notFound' | 'methodNotAllowed'>
   /** Default body limit for every route, in bytes. */
   bodyLimit?: number
+  /**
+   * Request logging with pino, as Fastify's `logger`: `true` (JSON lines to
+   * stdout), pino options, or a pino logger. One line per request, `req.log`
+   * carries the request id, errors are logged with their request
+   * (plugins/logger.ts). Off by default: `app.log` and `req.log` then write nothing.
+   */
+  logger?: boolean | LoggerSetting
+  /** With `logger`: the header a request id is taken from (default `x-request-id`), or `false` to always generate one. */
+  requestIdHeader?: RequestLoggerOptions['requestIdHeader']
+  /** With `logger`: makes a request id (default `crypto.randomUUID()`). */
+  genReqId?: RequestLoggerOptions['genReqId']
 }
 
 /**
@@ -232,6 +244,8 @@ export interface App<RQ extends object = NoDecorations, RP extends object = NoDe
   hasDecorator(name: string): boolean
   /** This scope's path prefix. */
   readonly prefix: string
+  /** The app's logger (the root of every `req.log`); writes nothing unless the app was made with `logger`. */
+  readonly log: Logger
   /** Waits for every registered plugin to load, then builds the routes. */
   ready(): Promise<this>
   /** A request in process, no socket. */
