@@ -12,6 +12,12 @@
  * signed here verifies in Express or Fastify with the same secret, and back.
  * Signing proves a value was set by the server; it does not hide it.
  *
+ * `jar.set`/`jar.clear` (and the framework's `reply.cookie`/`clearCookie`)
+ * send `SameSite=Lax` unless `sameSite` is given, as @fastify/cookie does:
+ * a cookie then stays home on cross-site POSTs in every browser, not only
+ * those that default to Lax (`sameSite: false` leaves the attribute out).
+ * The plain `serializeCookie` adds nothing it was not given.
+ *
  * Key rotation: `secret: ['new', 'old']`: the first secret signs, every
  * secret verifies, and a value that only an older secret verifies comes back
  * with `renew: true` so the app can set it again under the new key.
@@ -45,7 +51,7 @@ export interface CookieOptions {
   httpOnly?: boolean
   /** Send the cookie over HTTPS only. */
   secure?: boolean
-  /** Cross-site sending: `'strict'` (or `true`), `'lax'` or `'none'` (needs `secure`). */
+  /** Cross-site sending: `'strict'` (or `true`), `'lax'` or `'none'` (needs `secure`); `false`: no attribute. */
   sameSite?: boolean | 'lax' | 'strict' | 'none'
   /** Partitioned storage by top-level site (CHIPS; needs `secure`). */
   partitioned?: boolean
@@ -82,7 +88,7 @@ export interface CookieJar {
   sign(value: string): string
   /** Checks a signed value against every secret; `undefined` (a missing cookie) is invalid. Throws without a secret. */
   unsign(value: string | undefined): UnsignResult
-  /** Queues a `Set-Cookie`; throws a TypeError for an invalid name, value or attribute, and an Error once the response started. */
+  /** Queues a `Set-Cookie` (`SameSite=Lax` unless given); throws a TypeError for an invalid name, value or attribute, and an Error once the response started. */
   set(name: string, value: string, options?: SetCookieOptions): this
   /** Queues a `Set-Cookie` that deletes the cookie (give the `path` and `domain` it was set with). */
   clear(name: string, options?: CookieOptions): this
@@ -125,6 +131,12 @@ export function serializeCookie(name: string, value: string, options: CookieOpti
 /** A `Set-Cookie` value that deletes the cookie: empty, expired at the epoch, `Max-Age=0`, same path and domain. */
 export function serializeClearCookie(name: string, options: CookieOptions = {}): string {
   return serializeCookie(name, '', { ...options, expires: EPOCH, maxAge: 0 })
+}
+
+/** The options with `sameSite: 'lax'` unless `sameSite` was given. */
+function laxByDefault<T extends CookieOptions>(options: T | undefined): T {
+  if (options === undefined) return { sameSite: 'lax' } as T
+  return options.sameSite === undefined ? { ...options, sameSite: 'lax' } : options
 }
 
 /** Checks secrets at construction: a non-empty string or a non-empty list of them. */
@@ -188,12 +200,12 @@ class Jar implements CookieJar {
   }
 
   set(name: string, value: string, options?: SetCookieOptions): this {
-    const header = options?.signed === true ? serializeCookie(name, this.sign(value), options) : serializeCookie(name, value, options)
+    const header = serializeCookie(name, options?.signed === true ? this.sign(value) : value, laxByDefault(options))
     return this.queue(name, header)
   }
 
   clear(name: string, options?: CookieOptions): this {
-    return this.queue(name, serializeClearCookie(name, options))
+    return this.queue(name, serializeClearCookie(name, laxByDefault(options)))
   }
 
   private queue(name: string, header: string): this {
@@ -252,8 +264,13 @@ export function signingJar(environ: Environ, what: string): CookieJar {
   return jar
 }
 
-/** A `Set-Cookie` value for a request, signed with its jar's secret when `options.signed` (the framework's `reply.cookie`). */
+/** A `Set-Cookie` value for a request (`SameSite=Lax` unless given), signed with its jar's secret when `options.signed`: the framework's `reply.cookie`. */
 export function setCookieHeader(environ: Environ, name: string, value: string, options?: SetCookieOptions): string {
-  if (options?.signed === true) return serializeCookie(name, signingJar(environ, `the signed cookie ${JSON.stringify(name)}`).sign(value), options)
-  return serializeCookie(name, value, options)
+  const signed = options?.signed === true ? signingJar(environ, `the signed cookie ${JSON.stringify(name)}`).sign(value) : value
+  return serializeCookie(name, signed, laxByDefault(options))
+}
+
+/** A `Set-Cookie` value that deletes the cookie (`SameSite=Lax` unless given): the framework's `reply.clearCookie`. */
+export function clearCookieHeader(name: string, options?: CookieOptions): string {
+  return serializeClearCookie(name, laxByDefault(options))
 }

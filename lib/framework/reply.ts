@@ -5,7 +5,7 @@
  */
 import type { Environ, Headers } from '../gateway/spec.js'
 import { checkHeader, isHopByHop } from '../gateway/headers.js'
-import { serializeClearCookie, setCookieHeader, type CookieOptions, type SetCookieOptions } from '../../plugins/cookies.js'
+import { clearCookieHeader, setCookieHeader, type CookieOptions, type SetCookieOptions } from '../../plugins/cookies.js'
 import { HTML_TYPE, type Html, type HtmlStream } from '../../plugins/html.js'
 
 export class Reply {
@@ -70,14 +70,14 @@ export class Reply {
     return this.setHeader('content-type', contentType)
   }
 
-  /** Adds a `Set-Cookie` header; `signed: true` signs the value with the secret of `app.use(cookies({ secret }))`. */
+  /** Adds a `Set-Cookie` header (`SameSite=Lax` unless given, as in Fastify); `signed: true` signs the value with the secret of `app.use(cookies({ secret }))`. */
   cookie(name: string, value: string, options?: SetCookieOptions): this {
     return this.header('set-cookie', setCookieHeader(this.environ, name, value, options))
   }
 
   /** Adds a `Set-Cookie` header that deletes the cookie (give the `path` and `domain` it was set with). */
   clearCookie(name: string, options?: CookieOptions): this {
-    return this.header('set-cookie', serializeClearCookie(name, options))
+    return this.header('set-cookie', clearCookieHeader(name, options))
   }
 
   /** Sends a page: `text/html; charset=utf-8` and the value (a string is sent as it is, so it must be trusted markup). */
