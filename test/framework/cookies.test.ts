@@ -6,6 +6,8 @@
  * signing says how to turn it on).
  */
 import t from 'tap'
+import Fastify from 'fastify'
+import fastifyCookie from '@fastify/cookie'
 import { postern } from '../../lib/framework/app.js'
 import { cookies } from '../../lib/index.js'
 import { cookieJar, signCookie } from '../../plugins/cookies.js'
@@ -48,7 +50,7 @@ t.test('one line registers it; reply.cookie sets each cookie as its own header; 
   const set = login.headers.getSetCookie()
   t.equal(set.length, 2, 'two Set-Cookie headers, not folded, none repeated')
   t.match(set[0], /^session=user-7\.[A-Za-z0-9+/]+; Path=\/; HttpOnly; SameSite=Lax$/)
-  t.equal(set[1], 'theme=dark; Max-Age=60')
+  t.equal(set[1], 'theme=dark; Max-Age=60; SameSite=Lax', 'SameSite=Lax unless given, as in Fastify')
   const session = cookieValue(set, 'session')!
   t.equal(session, signCookie('user-7', 'new-secret'), 'signed with the first secret')
 
@@ -69,7 +71,7 @@ t.test('one line registers it; reply.cookie sets each cookie as its own header; 
 
   const logout = await fetch(`${base}/logout`, { method: 'POST' })
   t.same(await logout.json(), { ok: true }, 'returning the reply sends what send() was given')
-  t.same(logout.headers.getSetCookie(), ['session=; Max-Age=0; Domain=example.com; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT'], 'expired, same path and domain')
+  t.same(logout.headers.getSetCookie(), ['session=; Max-Age=0; Domain=example.com; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax'], 'expired, same path and domain')
   t.same(errors, [])
 })
 
@@ -92,7 +94,7 @@ t.test('without the middleware: req.cookies parses, signing says how to turn it 
   })
   app.get('/unsign', (req) => req.unsignCookie(req.cookies.s))
   app.get('/sign', (_req, reply) => reply.cookie('s', 'v', { signed: true }).send('x'))
-  app.get('/plain', (_req, reply) => reply.cookie('visits', '1', { path: '/' }).cookie('b', 'semi;colon').send('ok'))
+  app.get('/plain', (_req, reply) => reply.cookie('visits', '1', { path: '/' }).cookie('b', 'semi;colon', { sameSite: false }).send('ok'))
   const { port, errors } = await serve(t, app)
   const base = `http://127.0.0.1:${port}`
   const echo = await fetch(`${base}/echo`, { headers: { cookie: 'a=1; b=x%20y; a=2; broken; c=%zz' } })
@@ -101,7 +103,7 @@ t.test('without the middleware: req.cookies parses, signing says how to turn it 
   t.same(await empty.json(), { same: true })
 
   const plain = await fetch(`${base}/plain`)
-  t.same(plain.headers.getSetCookie(), ['visits=1; Path=/', 'b=semi%3Bcolon'], 'unsigned cookies need no middleware; a ; in a value is encoded')
+  t.same(plain.headers.getSetCookie(), ['visits=1; Path=/; SameSite=Lax', 'b=semi%3Bcolon'], 'unsigned cookies need no middleware; a ; in a value is encoded')
 
   for (const path of ['/unsign', '/sign']) {
     const res = await fetch(base + path)
@@ -162,6 +164,41 @@ t.test('in a registered plugin: the scope middleware jar and reply.cookie togeth
   const set = inside.headers.getSetCookie()
   t.equal(set.length, 2, 'one header per cookie')
   t.equal(cookieValue(set, 'from-reply'), signCookie('hello', 'scoped'))
-  t.equal(set[1], 'from-jar=1; Path=/', "the jar's cookies come after the reply's headers")
+  t.equal(set[1], 'from-jar=1; Path=/; SameSite=Lax', "the jar's cookies come after the reply's headers")
   t.same(errors, [])
+})
+
+t.test('the same calls give the same Set-Cookie headers as Fastify with @fastify/cookie', async (t) => {
+  const options = {
+    domain: 'example.com',
+    path: '/admin',
+    expires: new Date(Date.UTC(2030, 0, 2, 3, 4, 5)),
+    maxAge: 3600,
+    httpOnly: true,
+    secure: true,
+    sameSite: 'strict',
+    partitioned: true,
+    priority: 'high',
+  } as const
+  const fastify = Fastify()
+  t.teardown(() => fastify.close())
+  await fastify.register(fastifyCookie, { secret: ['new-secret', 'old-secret'] })
+  fastify.get('/', (_req, reply) => {
+    reply.setCookie('all', 'x y;z', options).setCookie('plain', 'v').setCookie('session', 'user-7', { signed: true, path: '/' })
+    reply.clearCookie('session', { path: '/admin', domain: 'example.com' })
+    return 'ok'
+  })
+  const theirs = (await fastify.inject('/')).headers['set-cookie']
+
+  const app = postern()
+  app.use(cookies({ secret: ['new-secret', 'old-secret'] }))
+  app.get('/', (_req, reply) => {
+    reply.cookie('all', 'x y;z', options).cookie('plain', 'v').cookie('session', 'user-7', { signed: true, path: '/' })
+    reply.clearCookie('session', { path: '/admin', domain: 'example.com' })
+    return 'ok'
+  })
+  const { port } = await serve(t, app)
+  const ours = (await fetch(`http://127.0.0.1:${port}/`)).headers.getSetCookie()
+  t.same(ours, theirs)
+  t.equal(ours.length, 4)
 })

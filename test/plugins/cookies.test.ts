@@ -47,6 +47,7 @@ const app: GatewayApp = (environ, startResponse) => {
         priority: 'high',
       })
       jar.set('strict', '1', { sameSite: true })
+      jar.set('no-same-site', '1', { sameSite: false })
       jar.set('none', '1', { sameSite: 'none', secure: true, priority: 'low' })
       startResponse('200 OK', [
         ['content-type', 'text/plain'],
@@ -177,21 +178,22 @@ for (const kind of SERVERS) {
     t.same(errors, [])
   })
 
-  t.test(`${kind}: every Set-Cookie attribute on the wire, one header per cookie after the app's own`, async (t) => {
+  t.test(`${kind}: every Set-Cookie attribute on the wire (SameSite=Lax unless given), one header per cookie after the app's own`, async (t) => {
     const { port, errors } = await listen(t, kind, secured)
     const res = await rawRequest({ port, head: 'GET /attributes HTTP/1.1\r\nHost: x' })
     t.equal(res.status, 200)
-    t.equal(headerCount(res, 'set-cookie'), 5, 'five separate Set-Cookie fields, never folded into one')
+    t.equal(headerCount(res, 'set-cookie'), 6, 'six separate Set-Cookie fields, never folded into one')
     const values = res.headers.filter(([n]) => n.toLowerCase() === 'set-cookie').map(([, v]) => v)
     t.same(values, [
       'app=own',
-      'plain=v',
+      'plain=v; SameSite=Lax',
       'all=x%20y%3Bz; Max-Age=3600; Domain=example.com; Path=/admin; Expires=Wed, 02 Jan 2030 03:04:05 GMT; HttpOnly; Secure; Partitioned; Priority=High; SameSite=Lax',
       'strict=1; SameSite=Strict',
+      'no-same-site=1',
       'none=1; Secure; Priority=Low; SameSite=None',
     ])
     const fetched = await fetch(`http://127.0.0.1:${port}/attributes`)
-    t.same(fetched.headers.getSetCookie(), values, 'fetch sees the same five cookies')
+    t.same(fetched.headers.getSetCookie(), values, 'fetch sees the same six cookies')
     // The encoded value comes back decoded.
     const back = await fetch(`http://127.0.0.1:${port}/echo`, { headers: { cookie: 'all=x%20y%3Bz' } })
     t.same(await back.json(), { all: 'x y;z' })
@@ -203,7 +205,7 @@ for (const kind of SERVERS) {
     const base = `http://127.0.0.1:${port}`
     const signedRes = await fetch(`${base}/sign?v=user-7`)
     const [setCookie] = signedRes.headers.getSetCookie()
-    t.match(setCookie, /^session=user-7\.[A-Za-z0-9+/]+; Path=\/; HttpOnly$/, 'value.signature, the signature encoded for the header')
+    t.match(setCookie, /^session=user-7\.[A-Za-z0-9+/]+; Path=\/; HttpOnly; SameSite=Lax$/, 'value.signature, the signature encoded for the header')
     const sent = decodeURIComponent(setCookie!.slice('session='.length, setCookie!.indexOf(';')))
     t.equal(sent, signCookie('user-7', 'new-secret'), 'signed with the first secret')
     t.equal(fastifyCookie.unsign(sent, 'new-secret').value, 'user-7', '@fastify/cookie verifies it with the same secret')
@@ -234,7 +236,7 @@ for (const kind of SERVERS) {
   t.test(`${kind}: clear sets an expired, empty cookie with the same path and domain`, async (t) => {
     const { port, errors } = await listen(t, kind, secured)
     const res = await fetch(`http://127.0.0.1:${port}/clear`)
-    t.same(res.headers.getSetCookie(), ['session=; Max-Age=0; Domain=example.com; Path=/admin; Expires=Thu, 01 Jan 1970 00:00:00 GMT'])
+    t.same(res.headers.getSetCookie(), ['session=; Max-Age=0; Domain=example.com; Path=/admin; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax'])
     t.same(errors, [])
   })
 
