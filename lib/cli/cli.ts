@@ -16,6 +16,7 @@ import { Graceful } from './graceful.js'
 import type { ServerOptions } from '../server/options.js'
 import { DEFAULTS, DEFAULT_HOST, DEFAULT_PORT } from '../server/options.js'
 import { createServer } from '../server/server.js'
+import { ImportFailure, importModule } from './import-module.js'
 import { UsageError, loadApp } from './load-app.js'
 import type { AppInterface } from './load-app.js'
 import { EXIT, isSupervisedWorker, reportBootErrorAndExit, reportReady } from './supervisor-ipc.js'
@@ -297,24 +298,6 @@ export function splitTarget(target: string): { file: string; exportName: string 
     return { file: target.slice(0, colon), exportName: target.slice(colon + 1) || undefined }
   }
   return { file: target, exportName: undefined }
-}
-
-/** The app's own code threw while it was imported: a crash, not a typo, so a supervisor retries it. */
-class ImportFailure extends UsageError {}
-
-async function importModule(file: string): Promise<Record<string, unknown>> {
-  const path = resolve(file)
-  if (!existsSync(path)) throw new UsageError(`cannot find module ${JSON.stringify(file)} (looked for ${path})`)
-  if (/\.[cm]?tsx?$/.test(path)) {
-    // Load TypeScript apps through tsx, a small well-kept loader.
-    const { register } = await import('tsx/esm/api')
-    register()
-  }
-  try {
-    return (await import(pathToFileURL(path).href)) as Record<string, unknown>
-  } catch (error) {
-    throw new ImportFailure(`failed to load ${file}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
-  }
 }
 
 /** Listens, hands the server to `graceful`, and announces it (to the terminal, or to the supervisor). */
