@@ -5,6 +5,7 @@
  * out as `text/html; charset=utf-8`, a streamed page arrives chunk by chunk,
  * and a plain string stays text.
  */
+import net from 'node:net'
 import t from 'tap'
 import { escapeHtml, HTML_TYPE, Html, html, htmlApp, htmlFormat, htmlStream, raw } from '../../plugins/html.js'
 import { SERVERS, listen, rawRequest } from '../fixtures/proxy-client.js'
@@ -107,5 +108,35 @@ for (const kind of SERVERS) {
     t.equal(missing.status, 404)
     t.equal(await missing.text(), 'no such page')
     t.same(errors, [])
+  })
+}
+
+for (const kind of SERVERS) {
+  t.test(`${kind}: a streamed page whose client leaves ends its source (finally blocks run)`, async (t) => {
+    let finished!: () => void
+    const sourceEnded = new Promise<void>((resolve) => (finished = resolve))
+    const endless = htmlApp(() =>
+      htmlStream(
+        (async function* () {
+          try {
+            for (let i = 0; ; i++) {
+              yield html`<p>${i}</p>`
+              await new Promise((resolve) => setImmediate(resolve))
+            }
+          } finally {
+            finished()
+          }
+        })(),
+      ),
+    )
+    const { port } = await listen(t, kind, endless)
+    const socket = net.connect(port, '127.0.0.1')
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    const first = await new Promise<string>((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString('latin1'))))
+    t.match(first, /^HTTP\/1\.1 200 /)
+    t.match(first, /content-type: text\/html; charset=utf-8/i)
+    socket.destroy()
+    await sourceEnded
+    t.pass('the generator was returned when the client left')
   })
 }
