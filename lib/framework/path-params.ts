@@ -28,4 +28,7 @@ type Optional_<N> = N extends `${infer M}?` ? M : never
 /** The params object of a path pattern: `/users/:id` → `{ id: string }`; a wildcard adds `'*'`. */
 export type ParamsOf<P extends string> = string extends P
   ? Record<string, string>
-  : { [K in Required_<PathParamNames<P>>]: string } & { [K in Optional_<PathParamNames<P>>]?: string } & (P extends `${string}*` ? { '*': string } : unknown)
+  : Simplify<{ [K in Required_<PathParamNames<P>>]: string } & { [K in Optional_<PathParamNames<P>>]?: string } & (P extends `${string}*` ? { '*': string } : unknown)>
+
+/** One object type rather than an intersection, for readable hover types. */
+type Simplify<T> = { [K in keyof T]: T[K] } & {}

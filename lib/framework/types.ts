@@ -238,9 +238,9 @@ export interface App<RQ extends object = NoDecorations, RP extends object = NoDe
    */
   decorate<K extends string, V extends DeclaredOn<this, K>>(name: K, value: V): Decorated<this, K, V>
   /** Adds a property to requests of routes in this scope; the app it returns types `req[name]` in its handlers and hooks. */
-  decorateRequest<K extends string, V extends DeclaredOn<Request, K>>(name: K, value: V): Omit<this, keyof App> & App<Decorated<RQ, K, V>, RP>
+  decorateRequest<K extends string, V extends DeclaredOn<Request, K>>(name: K, value: V): Extras<this> & App<Decorated<RQ, K, V>, RP>
   /** Adds a property to replies of routes in this scope; the app it returns types `reply[name]` in its handlers and hooks. */
-  decorateReply<K extends string, V extends DeclaredOn<Reply, K>>(name: K, value: V): Omit<this, keyof App> & App<RQ, Decorated<RP, K, V>>
+  decorateReply<K extends string, V extends DeclaredOn<Reply, K>>(name: K, value: V): Extras<this> & App<RQ, Decorated<RP, K, V>>
   hasDecorator(name: string): boolean
   /** This scope's path prefix. */
   readonly prefix: string
@@ -257,6 +257,9 @@ export interface App<RQ extends object = NoDecorations, RP extends object = NoDe
   /** The routes as `METHOD path` lines, for debugging. */
   printRoutes(): string
 }
+
+/** What an app type has beyond `App`'s own members: its decorations. */
+type Extras<A> = { [K in keyof A as K extends keyof App ? never : K]: A[K] }
 
 /** A decorator's value type: what declaration merging declared for `K`, else anything. */
 type DeclaredOn<T, K extends string> = K extends keyof T ? T[K] : unknown
