@@ -1,0 +1,653 @@
+/**
+ * `compression(options)`: gzip, deflate and brotli response compression as
+ * gateway middleware, chosen by the request's `Accept-Encoding` (q-values
+ * read by the `negotiator` package; on a tie the server's order, br then
+ * gzip then deflate, wins).
+ *
+ * What is compressed: a response whose `Content-Type` is worth it (the
+ * `compressible` package, from mime-db: text, JSON, JavaScript, SVG… not
+ * images or archives) and whose body is at least `threshold` bytes. A body
+ * whose length is not known (a stream without `Content-Length`) is
+ * compressed. What is left alone: `HEAD`, 204, 206 and 304 answers, a
+ * response that already has a `Content-Encoding`, one whose
+ * `Cache-Control` says `no-transform`, and an empty body.
+ *
+ * Every response of a compressible type gets `Vary: Accept-Encoding`
+ * (added to the app's own `Vary`), compressed or not, so a cache never
+ * hands a gzip body to a client that did not ask for one, nor the reverse.
+ *
+ * When a client accepts none of the encodings and refuses `identity` too
+ * (`identity;q=0`), the body is sent as is rather than answered 406: RFC
+ * 9110 §12.5.3 allows it, and a readable answer serves the client better.
+ * An `Accept-Encoding` longer than 1 KiB (no real client sends one) is not
+ * parsed and gets the body as is.
+ *
+ * A compressed response loses its `Content-Length` (a whole body gets the
+ * compressed one from the server, a stream is sent chunked) and its
+ * `Accept-Ranges`, and a strong `ETag` becomes weak: the bytes differ from
+ * the uncompressed representation's (as nginx does).
+ *
+ * Whole bodies up to 64 KiB are compressed at once; larger ones and
+ * streams go through a node:zlib stream that is pulled: the app's body is
+ * read only as fast as the server sends, and what the app produced is
+ * flushed to the client whenever the app pauses, so a slow stream
+ * (server-sent events, NDJSON) still arrives as it is produced. When the
+ * client leaves, the zlib stream is destroyed at once and the app's body
+ * closed, once. Output written with the legacy `write()` is not compressed.
+ */
+import zlib from 'node:zlib'
+import compressible from 'compressible'
+import Negotiator from 'negotiator'
+import type { AppResult, Body, Chunk, Environ, Headers, Middleware, StartResponse, Write } from '../lib/gateway/spec.js'
+import { chunkLength } from '../lib/gateway/rules.js'
+import { addVary } from '../lib/gateway/vary.js'
+
+/** A content coding this middleware can produce. */
+export type CompressionEncoding = 'br' | 'gzip' | 'deflate'
+
+export interface CompressionOptions {
+  /** The encodings offered, in the server's order of preference (used on a q-value tie); default `['br', 'gzip', 'deflate']`. */
+  encodings?: readonly CompressionEncoding[]
+  /** Smallest whole body, in bytes, worth compressing; default 1024. A stream of unknown length is always compressed. */
+  threshold?: number
+  /** zlib level for gzip and deflate, 0–9 (or -1, zlib's default); default 6. */
+  level?: number
+  /** Brotli quality, 0–11; default 4 (fast enough for dynamic content; 11 is for files compressed once). */
+  brotliQuality?: number
+  /** Whether a response of this `Content-Type` (the header's whole value) should be compressed; default: what the `compressible` package says. */
+  filter?: (contentType: string, environ: Environ) => boolean
+}
+
+export const DEFAULT_ENCODINGS: readonly CompressionEncoding[] = Object.freeze(['br', 'gzip', 'deflate'])
+export const DEFAULT_THRESHOLD = 1024
+export const DEFAULT_LEVEL = 6
+export const DEFAULT_BROTLI_QUALITY = 4
+
+/** The default filter: types mime-db marks compressible (and `text/*`, `+json`, `+xml` it does not know). */
+export function isCompressible(contentType: string): boolean {
+  return compressible(contentType) === true
+}
+
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set(['encodings', 'threshold', 'level', 'brotliQuality', 'filter'])
+const ENCODINGS: ReadonlySet<string> = new Set(DEFAULT_ENCODINGS)
+/** Whole bodies up to this size are compressed synchronously, in one call: no stream, and the length stays known. */
+const WHOLE_LIMIT = 64 * 1024
+/** Synchronous chunks are handed to zlib in batches of about this size. */
+const BATCH = 16 * 1024
+/** log2 of the brotli window for streams (256 KiB): see codec(). */
+const STREAM_BROTLI_WINDOW = 18
+/** Longer `Accept-Encoding` values are not parsed (real ones are a few dozen bytes). */
+const MAX_ACCEPT_ENCODING = 1024
+/** Negotiation results are remembered for this many distinct header values (browsers send a handful). */
+const CACHE_SIZE = 256
+
+const NO_TRANSFORM = /(?:^|,)\s*no-transform\s*(?:,|$)/i
+
+/** How one encoding compresses: a whole buffer at once, or a stream. */
+interface Codec {
+  readonly name: CompressionEncoding
+  whole(input: Buffer): Buffer
+  stream(): zlib.Gzip | zlib.Deflate | zlib.BrotliCompress
+  /** The flush that makes zlib emit what it holds without ending the stream. */
+  readonly flushKind: number
+}
+
+interface Settings {
+  codecs: ReadonlyMap<CompressionEncoding, Codec>
+  negotiate: (acceptEncoding: string | undefined) => Codec | null
+  threshold: number
+  filter: (contentType: string, environ: Environ) => boolean
+}
+
+/** Compression middleware; see the file's comment. Throws on an invalid option. */
+export function compression(options: CompressionOptions = {}): Middleware {
+  const settings = compile(options)
+  return (app) => (environ, startResponse) => {
+    const call = new CompressCall(settings, environ, startResponse)
+    const result: AppResult = app(environ, call.start)
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<Body>).then === 'function') {
+      return Promise.resolve(result).then((body) => call.body(body))
+    }
+    return call.body(result as Body)
+  }
+}
+
+// ── One response ────────────────────────────────────────────────────────────
+
+/** The app's response is passed on as it is. */
+const PASS = 0
+/** Passed on with `Vary: Accept-Encoding` added. */
+const VARY = 1
+/** To be compressed once the body shows whether it is worth it: held back until then. */
+const HOLD = 2
+
+/**
+ * One request's response on its way out. The app's `startResponse` is
+ * passed on at once unless the response may be compressed; then it is held
+ * until the body is seen (a whole body's size decides against the
+ * threshold), which the gateway allows: the server needs it only before the
+ * first chunk.
+ */
+class CompressCall {
+  readonly start: StartResponse
+  /** The app called `startResponse`. */
+  private started = false
+  /** A held response: its status and headers, and the codec chosen. */
+  private held = false
+  private status = ''
+  private headers: Headers = []
+  private codec: Codec | null = null
+  /** The response was passed on compressed. */
+  private encoded = false
+  /** The `write` given to the app while its response is held, and the server's, once passed on. */
+  private write: Write | null = null
+  private legacyWrite: Write | null = null
+  private readonly settings: Settings
+  private readonly environ: Environ
+  private readonly startResponse: StartResponse
+
+  constructor(settings: Settings, environ: Environ, startResponse: StartResponse) {
+    this.settings = settings
+    this.environ = environ
+    this.startResponse = startResponse
+    this.start = (status, headers, error) => this.onStart(status, headers, error)
+  }
+
+  private onStart(status: string, headers: Headers, error?: unknown): Write {
+    const first = !this.started
+    this.started = true
+    // Once passed on, a replacement (with `error`) is the server's to accept or refuse.
+    if (!first && !this.held) return this.startResponse(status, headers, error)
+    this.held = false
+    const plan = this.plan(status, headers)
+    if (plan === PASS) return (this.legacyWrite = this.startResponse(status, headers, error))
+    if (plan === VARY) return (this.legacyWrite = this.startResponse(status, addVary(headers.slice(), 'Accept-Encoding'), error))
+    this.held = true
+    this.status = status
+    this.headers = headers
+    this.write ??= (chunk) => {
+      // Legacy output goes out as it is written: it cannot wait for zlib.
+      if (this.held) this.passIdentity()
+      else if (this.encoded) throw new Error('compression: write() was called after a compressed body started; return the body instead')
+      this.legacyWrite!(chunk)
+    }
+    return this.write
+  }
+
+  /** Decides from the status and headers (and the request) what to do with a response. */
+  private plan(status: string, headers: Headers): number {
+    if (typeof status !== 'string' || !Array.isArray(headers)) return PASS // the server will say what is wrong
+    const code = Number.parseInt(status.slice(0, 3), 10)
+    if (code === 204 || code === 206 || code === 304 || !(code >= 200)) return PASS
+    let type = ''
+    let cacheControl = ''
+    let declared = -1
+    for (let i = 0; i < headers.length; i++) {
+      const pair = headers[i]
+      if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') return PASS
+      const name = pair[0]
+      if (name.length === 12 && name.toLowerCase() === 'content-type') type = pair[1]
+      else if (name.length === 13 && name.toLowerCase() === 'cache-control') cacheControl = cacheControl === '' ? pair[1] : `${cacheControl},${pair[1]}`
+      else if (name.length === 14 && name.toLowerCase() === 'content-length') declared = /^\d+$/.test(pair[1]) ? Number(pair[1]) : -1
+      else if (name.length === 16 && name.toLowerCase() === 'content-encoding') return PASS
+    }
+    if (type === '' || !this.settings.filter(type, this.environ)) return PASS
+    if (cacheControl !== '' && NO_TRANSFORM.test(cacheControl)) return PASS
+    if (this.environ.REQUEST_METHOD === 'HEAD') return VARY
+    const codec = this.settings.negotiate(this.environ.HTTP_ACCEPT_ENCODING)
+    if (codec === null) return VARY
+    if (declared === 0 || (declared > 0 && declared < this.settings.threshold)) return VARY
+    this.codec = codec
+    return HOLD
+  }
+
+  /** Passes a held response on as it is (with Vary). */
+  private passIdentity(): void {
+    this.held = false
+    this.legacyWrite = this.startResponse(this.status, addVary(this.headers.slice(), 'Accept-Encoding'))
+  }
+
+  /** Passes a held response on as compressed. */
+  private passEncoded(codec: Codec): void {
+    this.held = false
+    this.encoded = true
+    this.legacyWrite = this.startResponse(this.status, encodedHeaders(this.headers, codec.name))
+  }
+
+  /** The app's body on its way out: as it is, compressed at once, or through a stream. */
+  body(body: Body): Body {
+    if (this.held) return this.heldBody(body)
+    if (this.started) return body
+    return this.lateBody(body)
+  }
+
+  private heldBody(body: Body): Body {
+    const codec = this.codec!
+    try {
+      if (Array.isArray(body)) return this.wholeBody(body as Chunk[], codec)
+      this.passEncoded(codec)
+    } catch (error) {
+      closeQuietly(body)
+      throw error
+    }
+    return new EncodingBody(body, codec, null)
+  }
+
+  /** A body whose chunks are all known: sent as is under the threshold, compressed at once up to 64 KiB. */
+  private wholeBody(chunks: Chunk[], codec: Codec): Body {
+    let total = 0
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]
+      if (typeof chunk === 'string') total += Buffer.byteLength(chunk)
+      else if (chunk instanceof Uint8Array) total += chunk.byteLength
+      else {
+        // Not a chunk: pass it on untouched for the server to report.
+        this.passIdentity()
+        return chunks
+      }
+    }
+    if (total === 0 || total < this.settings.threshold) {
+      this.passIdentity()
+      return chunks
+    }
+    if (total > WHOLE_LIMIT) {
+      this.passEncoded(codec)
+      return new EncodingBody(chunks, codec, null)
+    }
+    const input = chunks.length === 1 ? toBuffer(chunks[0]!) : Buffer.concat(chunks.map(toBuffer), total)
+    const output: Chunk[] & { close?(): void | Promise<void> } = [codec.whole(input)]
+    this.passEncoded(codec)
+    const close = (chunks as Body).close
+    if (typeof close === 'function') output.close = () => close.call(chunks)
+    return output
+  }
+
+  /**
+   * The app returned its body before calling `startResponse` (it may, up to
+   * the first chunk: the framework does for a stream typed by its first
+   * chunk). The first chunk is pulled, which starts the response, and the
+   * rest follows that decision. A synchronous body is pulled at once, so it
+   * stays synchronous when it is passed on.
+   */
+  private lateBody(body: Body): Body {
+    if (Array.isArray(body) || body === null || typeof body !== 'object') return body
+    if (typeof (body as AsyncIterable<Chunk>)[Symbol.asyncIterator] === 'function') return new EncodingBody(body, null, (first) => this.decideLate(first))
+    if (typeof (body as Iterable<Chunk>)[Symbol.iterator] !== 'function') return body
+    let iterator: Iterator<Chunk>
+    let first: IteratorResult<Chunk>
+    try {
+      iterator = (body as Iterable<Chunk>)[Symbol.iterator]()
+      first = iterator.next()
+    } catch (error) {
+      closeQuietly(body)
+      throw error
+    }
+    const codec = this.decideLate(first)
+    if (codec !== null) return new EncodingBody(body, codec, null, iterator, first)
+    return prepended(body, iterator, first)
+  }
+
+  /**
+   * Once a late body's first result is known (the app has started its
+   * response by then): the codec when it is to be compressed, and passed on
+   * so; null to pass it on as it is (an empty body among them).
+   */
+  private decideLate(first: IteratorResult<Chunk>): Codec | null {
+    if (!this.held) return null
+    if (first.done === true) {
+      this.passIdentity()
+      return null
+    }
+    const codec = this.codec!
+    this.passEncoded(codec)
+    return codec
+  }
+}
+
+/** The headers of a compressed response; see the file's comment. */
+function encodedHeaders(headers: Headers, encoding: CompressionEncoding): Headers {
+  const out: Headers = []
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i]!
+    const lower = pair[0].toLowerCase()
+    if (lower === 'content-length' || lower === 'accept-ranges') continue
+    if (lower === 'etag' && pair[1].startsWith('"')) out.push([pair[0], `W/${pair[1]}`])
+    else out.push(pair)
+  }
+  out.push(['Content-Encoding', encoding])
+  return addVary(out, 'Accept-Encoding')
+}
+
+function toBuffer(chunk: Chunk): Buffer {
+  return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+}
+
+/** Calls a body's close() when giving up on it, reporting nothing (the caller is already failing). */
+function closeQuietly(body: unknown): void {
+  try {
+    const close = (body as Body | null)?.close
+    if (typeof close === 'function') void Promise.resolve(close.call(body)).catch(() => {})
+  } catch {
+    // the body is abandoned either way
+  }
+}
+
+/** A synchronous body with its first result already pulled: still synchronous, close() passed on. */
+function prepended(source: Body, iterator: Iterator<Chunk>, first: IteratorResult<Chunk>): Body {
+  let pending: IteratorResult<Chunk> | null = first
+  const it: Iterator<Chunk> = {
+    next: () => {
+      if (pending === null) return iterator.next()
+      const r = pending
+      pending = null
+      return r
+    },
+    return: (value?: unknown) => (typeof iterator.return === 'function' ? iterator.return(value) : { done: true, value: undefined }),
+  }
+  const body: Body = { [Symbol.iterator]: () => it }
+  const close = source.close
+  if (typeof close === 'function') body.close = () => close.call(source)
+  return body
+}
+
+// ── The compressing stream ──────────────────────────────────────────────────
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>
+const CLOSED: unique symbol = Symbol('closed')
+const IDLE: unique symbol = Symbol('idle')
+
+function idle(): Promise<typeof IDLE> {
+  return new Promise((resolve) => setImmediate(resolve, IDLE))
+}
+
+type Engine = zlib.Gzip | zlib.Deflate | zlib.BrotliCompress
+
+/**
+ * The app's body, compressed as it is pulled. `next()` reads the app's body
+ * only while it has no compressed bytes to give, so the app runs no further
+ * ahead of the client than zlib's own buffer. When the app's (async) body
+ * has not produced its next chunk by the next turn of the event loop, what
+ * zlib holds is flushed and sent. `close()` (or `return()`) destroys the
+ * zlib stream, ends the app's iterator and calls the app's `close()`, once.
+ *
+ * Built without a codec for a late body: the first result decides (through
+ * `decide`) whether it compresses or passes the chunks on as they are.
+ */
+class EncodingBody implements AsyncIterableIterator<Chunk> {
+  private readonly source: Body
+  private codec: Codec | null
+  private decide: ((first: IteratorResult<Chunk>) => Codec | null) | null
+  private iterator: Iterator<Chunk> | AsyncIterator<Chunk> | null
+  private sync: boolean
+  private first: IteratorResult<Chunk> | null
+  /** An `next()` of the app's body that an idle flush left waiting. */
+  private pending: Promise<IteratorResult<Chunk>> | null = null
+  private engine: Engine | null = null
+  private readonly output: Buffer[] = []
+  private engineError: unknown = null
+  private unflushed = false
+  private sourceDone = false
+  private engineDone = false
+  private closed = false
+  /** Settles the one wait in progress with CLOSED. */
+  private wake: ((value: typeof CLOSED) => void) | null = null
+
+  constructor(source: Body, codec: Codec | null, decide: ((first: IteratorResult<Chunk>) => Codec | null) | null, iterator?: Iterator<Chunk>, first?: IteratorResult<Chunk>) {
+    this.source = source
+    this.codec = codec
+    this.decide = decide
+    this.iterator = iterator ?? null
+    this.sync = iterator !== undefined
+    this.first = first ?? null
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  async next(): Promise<IteratorResult<Chunk>> {
+    if (this.closed) return DONE
+    if (this.iterator === null) this.open()
+    if (this.decide !== null) {
+      const first = await this.guard(this.pull())
+      if (first === CLOSED) return DONE
+      this.first = first
+      const decide = this.decide
+      this.decide = null
+      this.codec = decide(first)
+    }
+    if (this.codec === null) return this.passNext()
+    return this.compressNext(this.codec)
+  }
+
+  async return(): Promise<IteratorResult<Chunk>> {
+    await this.close()
+    return DONE
+  }
+
+  /** Ends everything, once: the zlib stream, the app's iterator (if not finished) and the app's body. */
+  close(): void | Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.wake?.(CLOSED)
+    this.engine?.destroy()
+    this.engine = null
+    this.output.length = 0
+    this.pending?.then(undefined, () => {})
+    if (!this.sourceDone && this.iterator !== null && typeof this.iterator.return === 'function') {
+      try {
+        const r: unknown = this.iterator.return()
+        if (r instanceof Promise) r.catch(() => {})
+      } catch {
+        // the app's iterator could not end cleanly; its body is closed next all the same
+      }
+    }
+    const close = this.source.close
+    if (typeof close === 'function') return close.call(this.source)
+  }
+
+  private open(): void {
+    const source = this.source as AsyncIterable<Chunk> & Iterable<Chunk>
+    if (typeof source[Symbol.asyncIterator] === 'function') this.iterator = source[Symbol.asyncIterator]()
+    else {
+      this.iterator = source[Symbol.iterator]()
+      this.sync = true
+    }
+  }
+
+  /** The app's next result (the one already pulled first, if any). */
+  private pull(): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> {
+    if (this.first !== null) {
+      const r = this.first
+      this.first = null
+      return r
+    }
+    if (this.pending !== null) {
+      const p = this.pending
+      this.pending = null
+      return p
+    }
+    return this.sync ? (this.iterator as Iterator<Chunk>).next() : (this.iterator as AsyncIterator<Chunk>).next()
+  }
+
+  /**
+   * Waits for `value`, or for close(): a client that left must not wait for
+   * the app or zlib. (One wrapper per wait, not a race against one shared
+   * promise, which would collect a reaction per chunk for the stream's life.)
+   */
+  private guard<T>(value: T | Promise<T>): T | Promise<T | typeof CLOSED> {
+    if (!(value instanceof Promise)) return value
+    return new Promise<T | typeof CLOSED>((resolve, reject) => {
+      this.wake = resolve
+      value.then(resolve, reject)
+    })
+  }
+
+  private async passNext(): Promise<IteratorResult<Chunk>> {
+    const r = await this.guard(this.pull())
+    if (r === CLOSED) return DONE
+    if (r.done === true) this.sourceDone = true
+    return r
+  }
+
+  private async compressNext(codec: Codec): Promise<IteratorResult<Chunk>> {
+    for (;;) {
+      if (this.output.length > 0) return { done: false, value: this.output.shift()! }
+      if (this.closed || this.engineDone) return DONE
+      if (this.engineError !== null) throw this.engineError
+      if (this.sourceDone) {
+        if ((await this.guard(this.endEngine())) === CLOSED) return DONE
+        continue
+      }
+      let r: IteratorResult<Chunk> | typeof CLOSED
+      if (this.sync && this.first === null) r = this.batch()
+      else {
+        const next = this.pull()
+        if (this.unflushed && next instanceof Promise) {
+          const raced = await this.guard(Promise.race([next, idle()]))
+          if (raced === CLOSED) return DONE
+          if (raced === IDLE) {
+            // The app is waiting for something: send what it gave so far.
+            this.pending = next
+            this.unflushed = false
+            if ((await this.guard(this.flushEngine(codec))) === CLOSED) return DONE
+            continue
+          }
+          r = raced
+        } else r = await this.guard(next)
+      }
+      if (r === CLOSED || this.closed) return DONE
+      if (r.done === true) {
+        this.sourceDone = true
+        continue
+      }
+      if (chunkLength(r.value) === 0) continue
+      if ((await this.guard(this.writeEngine(codec, r.value))) === CLOSED) return DONE
+      this.unflushed = true
+    }
+  }
+
+  /** Up to about 16 KiB of a synchronous body's chunks, as one. */
+  private batch(): IteratorResult<Chunk> {
+    const iterator = this.iterator as Iterator<Chunk>
+    const parts: Buffer[] = []
+    let size = 0
+    while (size < BATCH) {
+      const r = iterator.next()
+      if (r.done === true) {
+        this.sourceDone = true
+        break
+      }
+      if (chunkLength(r.value) === 0) continue
+      const bytes = toBuffer(r.value)
+      parts.push(bytes)
+      size += bytes.byteLength
+    }
+    if (parts.length === 0) return DONE
+    return { done: false, value: parts.length === 1 ? parts[0]! : Buffer.concat(parts, size) }
+  }
+
+  private engineFor(codec: Codec): Engine {
+    if (this.engine !== null) return this.engine
+    const engine = codec.stream()
+    engine.on('data', (data: Buffer) => this.output.push(data))
+    engine.on('error', (error: unknown) => (this.engineError = error))
+    this.engine = engine
+    return engine
+  }
+
+  private writeEngine(codec: Codec, chunk: Chunk): Promise<void> {
+    const engine = this.engineFor(codec)
+    return new Promise((resolve, reject) => engine.write(chunk, (error) => (error ? reject(error) : resolve())))
+  }
+
+  private flushEngine(codec: Codec): Promise<void> {
+    const engine = this.engineFor(codec)
+    return new Promise((resolve) => engine.flush(codec.flushKind, () => resolve()))
+  }
+
+  private endEngine(): Promise<void> {
+    const engine = this.engineFor(this.codec!)
+    return new Promise((resolve, reject) => {
+      engine.once('end', () => {
+        this.engineDone = true
+        resolve()
+      })
+      engine.once('error', reject)
+      engine.end()
+    })
+  }
+}
+
+// ── Options ─────────────────────────────────────────────────────────────────
+
+function compile(options: CompressionOptions): Settings {
+  if (options === null || typeof options !== 'object') throw new TypeError('compression: options must be an object')
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new TypeError(`compression: unknown option ${JSON.stringify(key)}; known options are ${[...KNOWN_OPTIONS].join(', ')}`)
+  }
+  const encodings = options.encodings ?? DEFAULT_ENCODINGS
+  if (!Array.isArray(encodings) || encodings.length === 0) {
+    throw new TypeError(`compression: \`encodings\` must be a non-empty list of ${[...ENCODINGS].map((e) => `"${e}"`).join(', ')}`)
+  }
+  for (const [i, encoding] of encodings.entries()) {
+    if (!ENCODINGS.has(encoding)) throw new Error(`compression: unknown encoding ${JSON.stringify(encoding)}; supported: ${[...ENCODINGS].join(', ')}`)
+    if (encodings.indexOf(encoding) !== i) throw new Error(`compression: encoding ${JSON.stringify(encoding)} is listed twice`)
+  }
+  const threshold = options.threshold ?? DEFAULT_THRESHOLD
+  if (typeof threshold !== 'number' || !Number.isSafeInteger(threshold) || threshold < 0) {
+    throw new RangeError(`compression: \`threshold\` must be a whole number of bytes, 0 or more, got ${String(threshold)}`)
+  }
+  const level = options.level ?? DEFAULT_LEVEL
+  if (!Number.isInteger(level) || level < -1 || level > 9) throw new RangeError(`compression: \`level\` must be an integer from -1 to 9, got ${String(level)}`)
+  const quality = options.brotliQuality ?? DEFAULT_BROTLI_QUALITY
+  if (!Number.isInteger(quality) || quality < 0 || quality > 11) {
+    throw new RangeError(`compression: \`brotliQuality\` must be an integer from 0 to 11, got ${String(quality)}`)
+  }
+  const filter = options.filter ?? isCompressible
+  if (typeof filter !== 'function') throw new TypeError('compression: `filter` must be a function (contentType, environ) => boolean')
+
+  const codecs = new Map<CompressionEncoding, Codec>()
+  for (const encoding of encodings) codecs.set(encoding, codec(encoding, level, quality))
+  return { codecs, negotiate: negotiator(codecs, encodings), threshold, filter }
+}
+
+function codec(name: CompressionEncoding, level: number, quality: number): Codec {
+  if (name === 'br') {
+    const params = { [zlib.constants.BROTLI_PARAM_QUALITY]: quality }
+    // Brotli holds back twice its window of input before it emits a byte: with the default 4 MiB window a
+    // stream would wait for 8 MiB (and hold them per response). 256 KiB costs dynamic content next to nothing.
+    const streamParams = { ...params, [zlib.constants.BROTLI_PARAM_LGWIN]: STREAM_BROTLI_WINDOW }
+    return {
+      name,
+      whole: (input) => zlib.brotliCompressSync(input, { params: { ...params, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: input.byteLength } }),
+      stream: () => zlib.createBrotliCompress({ params: streamParams }),
+      flushKind: zlib.constants.BROTLI_OPERATION_FLUSH,
+    }
+  }
+  const options = { level }
+  if (name === 'gzip') {
+    return { name, whole: (input) => zlib.gzipSync(input, options), stream: () => zlib.createGzip(options), flushKind: zlib.constants.Z_SYNC_FLUSH }
+  }
+  return { name, whole: (input) => zlib.deflateSync(input, options), stream: () => zlib.createDeflate(options), flushKind: zlib.constants.Z_SYNC_FLUSH }
+}
+
+/** negotiator's `encodings()` as of 1.x, which takes the server's preference for ties (its published types predate it). */
+type Encodings = (available: readonly string[], options: { preferred: readonly string[] }) => string[]
+
+/** Picks the codec for an `Accept-Encoding` value (null: send as is), remembering recent answers. */
+function negotiator(codecs: ReadonlyMap<CompressionEncoding, Codec>, encodings: readonly CompressionEncoding[]): Settings['negotiate'] {
+  const available = [...encodings, 'identity']
+  const cache = new Map<string, Codec | null>()
+  return (value) => {
+    if (value === undefined || value === '' || value.length > MAX_ACCEPT_ENCODING) return null
+    const known = cache.get(value)
+    if (known !== undefined) return known
+    const parser = new Negotiator({ headers: { 'accept-encoding': value } })
+    const best = (parser.encodings as unknown as Encodings).call(parser, available, { preferred: available })[0]
+    const chosen = best === undefined || best === 'identity' ? null : (codecs.get(best as CompressionEncoding) ?? null)
+    if (cache.size >= CACHE_SIZE) cache.clear()
+    cache.set(value, chosen)
+    return chosen
+  }
+}
