@@ -398,3 +398,20 @@ t.test('framework: an async origin function and a registered route under a prefi
   const other = await preflight(port, 'https://tenant-b.example', 'POST', '/api/orders')
   t.same(acHeaders(other), {})
 })
+
+t.test('under validate(), neither the app nor the middleware breaks a rule of the interface', async (t) => {
+  const { validate } = await import('../../lib/gateway/validate.js')
+  const violations: string[] = []
+  const { app } = countingApp([['Vary', 'Accept-Language']])
+  const inner = validate(app, { onViolation: (v) => void violations.push(`app: ${v.message}`) })
+  for (const options of [{}, { origin: ['https://a.example'], credentials: true }, { origin: async () => true }] as CorsOptions[]) {
+    const checked = validate(cors(options)(inner), { onViolation: (v) => void violations.push(`cors: ${v.message}`) })
+    const { port, errors } = await listen(t, 'postern', checked)
+    await request(port, 'GET', '/', { Origin: 'https://a.example' })
+    await request(port, 'GET', '/')
+    await preflight(port, 'https://a.example', 'PUT', '/', 'x-a')
+    await preflight(port, 'https://b.example')
+    t.same(errors, [])
+  }
+  t.same(violations, [])
+})
