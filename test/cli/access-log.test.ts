@@ -8,84 +8,12 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import type { Test } from 'tap'
-import type { LogLine } from '../fixtures/log-capture.js'
+import { serveLogged as serve } from '../fixtures/log-process.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const bin = fileURLToPath(new URL('../../bin/postern.js', import.meta.url))
 const APP = 'test/fixtures/log-app.ts:app'
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
-
-interface Served {
-  url: string
-  pid: number
-  /** JSON lines read from stdout so far. */
-  lines: LogLine[]
-  /** Waits (bounded) for a JSON line that `match` accepts. */
-  line(match: (line: LogLine) => boolean, what: string): Promise<LogLine>
-  stderr(): string
-}
-
-/** Starts the command, reads its stdout as lines: the "serving … on URL" line, then JSON. */
-async function serve(t: Test, args: string[]): Promise<Served> {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGTERM')
-    await once(child, 'exit')
-  })
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  const lines: LogLine[] = []
-  const waiters = new Set<() => void>()
-  let pending = ''
-  let url: string | undefined
-  child.stdout.on('data', (d: Buffer) => {
-    pending += d.toString()
-    let nl = pending.indexOf('\n')
-    while (nl !== -1) {
-      const text = pending.slice(0, nl)
-      pending = pending.slice(nl + 1)
-      if (text.startsWith('{')) lines.push(JSON.parse(text) as LogLine)
-      else url ??= /serving .* on (\S+)/.exec(text)?.[1]
-      nl = pending.indexOf('\n')
-    }
-    for (const wake of [...waiters]) wake()
-  })
-  const wait = <T>(found: () => T | undefined, what: string): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const check = () => {
-        const value = found()
-        if (value === undefined) return
-        cleanup()
-        resolve(value)
-      }
-      const onExit = () => {
-        cleanup()
-        reject(new Error(`postern exited before ${what}:\n${stderr}\n${JSON.stringify(lines)}`))
-      }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new Error(`no ${what} within 15 s; stdout lines: ${JSON.stringify(lines)}\nstderr: ${stderr}`))
-      }, 15_000)
-      const cleanup = () => {
-        clearTimeout(timer)
-        waiters.delete(check)
-        child.off('exit', onExit)
-      }
-      waiters.add(check)
-      child.once('exit', onExit)
-      check()
-    })
-  const served = await wait(() => url, 'the serving line')
-  return {
-    url: served,
-    pid: child.pid!,
-    lines,
-    line: (match, what) => wait(() => lines.find(match), what),
-    stderr: () => stderr,
-  }
-}
 
 /** Runs the command to its end (a usage error). */
 async function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
