@@ -1,0 +1,128 @@
+/**
+ * From a request path to an open file inside the root folder, or a reason
+ * not to serve one. This is the security boundary of the static plugin:
+ *
+ * - the path is checked before the file system sees it: a NUL byte is a bad
+ *   request; `.` and `..` segments and backslashes (a separator on Windows)
+ *   are refused; an encoded `/` inside a segment names no file; dotfiles
+ *   follow the `dotfiles` policy; over-long paths and names name no file;
+ * - the file is found with `realpath`, and must lie inside the root's own
+ *   real path: a symlink inside the root that points inside it is followed,
+ *   one that points out is treated as absent;
+ * - the real path is opened with `O_NOFOLLOW` (a symlink swapped in after
+ *   the check is not followed) and `O_NONBLOCK` (opening a FIFO does not
+ *   hang), and everything after is read from that one descriptor.
+ */
+import { constants } from 'node:fs'
+import { open, realpath, type FileHandle } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
+import { join, sep } from 'node:path'
+
+/** What to do with a path under the root folder. */
+export type DotfilesPolicy = 'ignore' | 'deny' | 'allow'
+
+/** A file found and opened: the caller owns `handle` and must close it. */
+export interface OpenFile {
+  handle: FileHandle
+  stats: Stats
+  /** The file's real path (for `setHeaders`, never sent to the client). */
+  path: string
+}
+
+/** Why no file is served: absent (`miss`), refused (`forbidden`, 403), malformed (`bad`, 400). */
+export type Refusal = 'miss' | 'forbidden' | 'bad'
+
+/** The path split into the segments to look up, or a refusal. */
+export interface CheckedPath {
+  segments: string[]
+  /** The request path ends with `/`, so it names a directory (`''`, the prefix itself, does not). */
+  directory: boolean
+}
+
+/** Longest path (after the prefix) looked up at all; longer ones name no file (Linux's PATH_MAX is 4096). */
+export const MAX_PATH_LENGTH = 4096
+/** Longest name of one segment, in UTF-8 bytes (NAME_MAX on common file systems). */
+const MAX_NAME_BYTES = 255
+
+/**
+ * Checks the part of the decoded path below the prefix (`''`, `/`, `/a/b.css`)
+ * before any file-system call. `encodedSlash` says that the raw target had
+ * `%2F` in it, so some segment held a `/` that decoding turned into a
+ * separator: no file name holds one.
+ */
+export function checkPath(rest: string, dotfiles: DotfilesPolicy, encodedSlash: boolean): CheckedPath | Refusal {
+  if (rest.includes('\0')) return 'bad'
+  if (rest.length > MAX_PATH_LENGTH || encodedSlash) return 'miss'
+  const segments: string[] = []
+  const parts = rest.split('/')
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!
+    if (part === '') continue // the leading slash, a trailing one, or `//`
+    if (part === '.' || part === '..' || part.includes('\\')) return 'forbidden'
+    if (part.charCodeAt(0) === 0x2e /* . */ && dotfiles !== 'allow') return dotfiles === 'deny' ? 'forbidden' : 'miss'
+    if (Buffer.byteLength(part) > MAX_NAME_BYTES) return 'miss'
+    segments.push(part)
+  }
+  return { segments, directory: rest.endsWith('/') }
+}
+
+/** Errors that mean "no such file here" rather than a failure. */
+const ABSENT = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EINVAL', 'EISDIR'])
+/** Errors that mean "not yours to read". */
+const DENIED = new Set(['EACCES', 'EPERM'])
+
+/** What a file-system error means for the response: absent, forbidden, or a real failure (null: rethrow, 500). */
+export function refusalOf(error: unknown): Refusal | null {
+  const code = (error as NodeJS.ErrnoException | null)?.code
+  if (typeof code !== 'string') return null
+  if (ABSENT.has(code)) return 'miss'
+  if (DENIED.has(code)) return 'forbidden'
+  return null
+}
+
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0)
+
+/** Whether `path` (a real path) is `root` or inside it; `root` is a real path too. */
+export function isInside(root: string, path: string): boolean {
+  if (path === root) return true
+  const base = root.endsWith(sep) ? root : root + sep
+  return path.startsWith(base)
+}
+
+/**
+ * Opens `path` (under `root`, both absolute; `root` already real) if its
+ * real path lies inside `root`. Returns the open file, or why there is none.
+ * Errors other than absent/denied are thrown (a 500 by the error policy).
+ */
+export async function openInside(root: string, path: string): Promise<OpenFile | Refusal> {
+  let real: string
+  try {
+    real = await realpath(path)
+  } catch (error) {
+    const refusal = refusalOf(error)
+    if (refusal === null) throw error
+    return refusal
+  }
+  if (!isInside(root, real)) return 'miss'
+  let handle: FileHandle
+  try {
+    handle = await open(real, OPEN_FLAGS)
+  } catch (error) {
+    // ENOENT here: the file vanished between realpath and open. As if it never was.
+    const refusal = refusalOf(error)
+    if (refusal === null) throw error
+    return refusal
+  }
+  try {
+    const stats = await handle.stat()
+    return { handle, stats, path: real }
+  } catch (error) {
+    await handle.close().catch(() => {})
+    throw error
+  }
+}
+
+/** `root` joined with the segments (already checked by {@link checkPath}). */
+export function joinInside(root: string, segments: readonly string[]): string {
+  return segments.length === 0 ? root : join(root, ...segments)
+}
