@@ -7,8 +7,8 @@
  * each worker runs this same command.
  */
 import cluster from 'node:cluster'
-import { existsSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import type { GatewayApp, Middleware } from '../gateway/spec.js'
@@ -21,6 +21,7 @@ import { UsageError, loadApp } from './load-app.js'
 import type { AppInterface } from './load-app.js'
 import { EXIT, isSupervisedWorker, reportBootErrorAndExit, reportReady } from './supervisor-ipc.js'
 import { MAX_BOOT_FAILURES, supervise } from './supervisor.js'
+import { type ArgToken, commandWithout, followWatcher, isWatchedServer, reportClosed, watch } from './watch.js'
 import { health } from '../../plugins/health.js'
 import { trustProxy } from '../../plugins/proxy.js'
 import { LOG_LEVELS, type LogLevel, requestLogger } from '../../plugins/logger.js'
@@ -50,6 +51,14 @@ Options:
                                 (request id from X-Request-Id when plausible, else a UUID)
       --log-level <level>       with --access-log: trace, debug, info (default), warn, error,
                                 fatal or silent; requests are logged at info, errors at error
+      --watch                   for development: restart when a .ts, .js (or .mts, .cts, .tsx,
+                                .jsx, .mjs, .cjs) or .json file under the app's folder changes
+                                (node_modules and .git aside; a burst of saves restarts once).
+                                Each start is a new process, so the new code loads; the old server
+                                drains its requests while the new one starts on the same port. A
+                                file that does not load is reported, and the next change restarts.
+                                With --workers, every worker restarts.
+      --watch-path <dir>        watch this folder too (repeatable; implies --watch)
 
 Limits (postern's server; with --server node only --drain-timeout applies):
       --max-body-size <bytes>   largest request body (default ${DEFAULTS.maxBodySize})
@@ -72,7 +81,7 @@ Signals:
   SIGTERM, SIGINT   drain: stop accepting, let requests finish within --drain-timeout
   SIGINT twice      stop at once
   SIGHUP            with --workers: reload, replacing workers one at a time (new code,
-                    no failed requests); without: ignored
+                    no failed requests); with --watch: restart now; otherwise ignored
   With --workers, a worker that dies is replaced (with a back-off when it dies early).
 
 Exit codes:
@@ -97,6 +106,8 @@ interface CliOptions {
   health: string | undefined
   /** The access log's level, or undefined for no access log. */
   accessLog: LogLevel | undefined
+  /** With --watch: the folders to watch, and the command line for the server (no watch options, no port). */
+  watch: { roots: string[]; serverArgs: string[] } | undefined
 }
 
 /** The command line's flags, as node:util parseArgs takes them. */
@@ -111,6 +122,8 @@ const FLAGS = {
   'trust-proxy': { type: 'string' },
   'proxy-headers': { type: 'string' },
   health: { type: 'string' },
+  watch: { type: 'boolean' },
+  'watch-path': { type: 'string', multiple: true },
   'access-log': { type: 'boolean' },
   'log-level': { type: 'string' },
   'max-body-size': { type: 'string' },
@@ -148,7 +161,7 @@ function readFlags(argv: string[]) {
     } else args.push(arg)
   }
   try {
-    return parseArgs({ args, allowPositionals: true, options: FLAGS })
+    return parseArgs({ args, allowPositionals: true, options: FLAGS, tokens: true })
   } catch (error) {
     const { code, message } = error as Error & { code?: string }
     const unknown = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /^Unknown option '([^']+)'/.exec(message) : null
@@ -191,7 +204,7 @@ function editDistance(a: string, b: string): number {
 }
 
 function parse(argv: string[]): CliOptions | 'help' | 'version' {
-  const { values, positionals } = readFlags(argv)
+  const { values, positionals, tokens } = readFlags(argv)
   if (values.help === true) return 'help'
   if (values.version === true) return 'version'
   if (positionals.length !== 1) throw new UsageError('expected one app, as <module>[:<export>], e.g. "postern examples/hello.ts:app"\nRun "postern --help" for the options.')
@@ -255,7 +268,23 @@ function parse(argv: string[]): CliOptions | 'help' | 'version' {
     proxyHeaders,
     health: values.health,
     accessLog: values['access-log'] === true ? ((level ?? 'info') as LogLevel) : undefined,
+    watch: values.watch === true || values['watch-path'] !== undefined ? watchOptions(positionals[0]!, values['watch-path'] ?? [], tokens) : undefined,
   }
+}
+
+/** What --watch watches: the app module's folder and each --watch-path, which must be folders. */
+function watchOptions(target: string, paths: string[], tokens: ArgToken[]): { roots: string[]; serverArgs: string[] } {
+  const roots = [dirname(resolve(splitTarget(target).file))]
+  for (const path of paths) {
+    let folder = false
+    try {
+      folder = statSync(path).isDirectory()
+    } catch {}
+    if (!folder) throw new UsageError(`--watch-path: no such folder: ${path}`)
+    roots.push(resolve(path))
+  }
+  if (!existsSync(roots[0]!)) throw new UsageError(`--watch: the app's folder does not exist: ${roots[0]}`)
+  return { roots, serverArgs: commandWithout(tokens, ['watch', 'watch-path', 'port']) }
 }
 
 /**
@@ -326,7 +355,10 @@ async function serve(options: CliOptions, app: GatewayApp, graceful: Graceful, s
   }
   const url = `${scheme}://${formatHost(options.host)}:${bound}`
   if (supervised) reportReady(url)
-  else process.stdout.write(`postern (${options.server} server) serving ${options.target} on ${url}\n`)
+  else {
+    process.stdout.write(`postern (${options.server} server) serving ${options.target} on ${url}\n`)
+    if (isWatchedServer()) reportReady(url)
+  }
 }
 
 function formatHost(host: string): string {
@@ -342,16 +374,24 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (options === 'version') {
     const { createRequire } = await import('node:module')
-    const pkg = createRequire(import.meta.url)('../package.json') as { version: string }
+    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string }
     process.stdout.write(`postern ${pkg.version}\n`)
     return
   }
   const supervised = isSupervisedWorker()
+  // A server run by --watch: the watcher speaks for it, and learns when its port is free.
+  const watched = !supervised && isWatchedServer()
+  if (options.watch !== undefined && !supervised) {
+    const { roots, serverArgs } = options.watch
+    process.exit(await watch({ roots, serverArgs: (port) => ['--port', String(port), ...serverArgs], port: options.port, drainTimeout: options.drainTimeout, cwd: process.cwd() }))
+  }
+  if (watched) followWatcher()
   const graceful = new Graceful({
     name: supervised ? `postern: worker ${process.pid}` : 'postern',
-    quiet: supervised,
+    quiet: supervised || watched,
     drainTimeout: options.drainTimeout,
     hangup: supervised ? null : 'ignored: reloading needs --workers (a lone process cannot replace itself)',
+    onDrain: watched ? reportClosed : undefined,
   })
   const wrap = middleware(options, () => graceful.draining)
   if (options.workers !== undefined && cluster.isPrimary) {
@@ -359,6 +399,7 @@ export async function main(argv: string[]): Promise<void> {
       workers: options.workers,
       drainTimeout: options.drainTimeout,
       servingLine: (url, workers) => `postern (${options.server} server, ${workers} worker${workers === 1 ? '' : 's'}) serving ${options.target} on ${url}`,
+      onServing: watched ? reportReady : undefined,
     })
     process.exit(code)
   }

@@ -19,6 +19,8 @@ export interface GracefulOptions {
   hangup: string | null
   /** Where log lines go; default standard error. */
   log?: (line: string) => void
+  /** Called once draining began: the listening socket is closed, so another process may take the port. */
+  onDrain?: () => void
 }
 
 /**
@@ -75,7 +77,9 @@ export class Graceful {
   private drain(): void {
     const close = this.close
     if (close === null) return
-    close().then(
+    const closed = close()
+    this.options.onDrain?.()
+    closed.then(
       ({ cut }) => {
         if (cut > 0) this.log(`${this.options.name}: cut ${cut} request${cut === 1 ? '' : 's'} still in flight at the ${this.options.drainTimeout} ms drain deadline`)
         process.exit(cut > 0 ? EXIT.cut : EXIT.ok)

@@ -33,6 +33,8 @@ export interface SupervisorOptions {
   servingLine: (url: string, workers: number) => string
   /** Where log lines go; default standard error. */
   log?: (line: string) => void
+  /** Called with the URL once every worker is ready (after the serving line). */
+  onServing?: (url: string) => void
 }
 
 /** Consecutive workers that die before they are ready before the supervisor gives up. */
@@ -157,6 +159,7 @@ class Supervisor {
       if (this.readyCount() >= this.options.workers) {
         this.announced = true
         process.stdout.write(`${this.options.servingLine(this.url, this.options.workers)}\n`)
+        this.options.onServing?.(this.url)
       }
     } else if (!state.candidate) {
       this.log(`postern: worker ${state.pid} ready`)
