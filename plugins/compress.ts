@@ -221,16 +221,19 @@ class CompressCall {
     return this.lateBody(body)
   }
 
+  /**
+   * A held response's body. A stream is passed on once its first result is
+   * known, like a late one: an empty stream then goes out as it is, not as
+   * an encoding of nothing.
+   */
   private heldBody(body: Body): Body {
-    const codec = this.codec!
+    if (!Array.isArray(body)) return new EncodingBody(body, null, (first) => this.decideLate(first))
     try {
-      if (Array.isArray(body)) return this.wholeBody(body as Chunk[], codec)
-      this.passEncoded(codec)
+      return this.wholeBody(body as Chunk[], this.codec!)
     } catch (error) {
       closeQuietly(body)
       throw error
     }
-    return new EncodingBody(body, codec, null)
   }
 
   /** A body whose chunks are all known: sent as is under the threshold, compressed at once up to 64 KiB. */
@@ -288,9 +291,9 @@ class CompressCall {
   }
 
   /**
-   * Once a late body's first result is known (the app has started its
-   * response by then): the codec when it is to be compressed, and passed on
-   * so; null to pass it on as it is (an empty body among them).
+   * Once a streamed body's first result is known (a late body's app has
+   * started its response by then): the codec when it is to be compressed,
+   * and passed on so; null to pass it on as it is (an empty body among them).
    */
   private decideLate(first: IteratorResult<Chunk>): Codec | null {
     if (!this.held) return null
@@ -370,7 +373,7 @@ type Engine = zlib.Gzip | zlib.Deflate | zlib.BrotliCompress
  * zlib holds is flushed and sent. `close()` (or `return()`) destroys the
  * zlib stream, ends the app's iterator and calls the app's `close()`, once.
  *
- * Built without a codec for a late body: the first result decides (through
+ * Built without a codec for a stream (held or late): its first result decides (through
  * `decide`) whether it compresses or passes the chunks on as they are.
  */
 class EncodingBody implements AsyncIterableIterator<Chunk> {

@@ -292,7 +292,9 @@ for (const kind of SERVERS) {
     t.equal(header(none, 'content-encoding'), undefined, 'but never an empty one')
     const noneStream = await request(zero.port, 'GET', '/empty-stream', gz)
     t.equal(noneStream.status, 200)
-    t.equal(decode(header(noneStream, 'content-encoding'), noneStream.body).length, 0, 'an empty stream decodes to nothing')
+    t.equal(header(noneStream, 'content-encoding'), undefined, 'nor an empty stream')
+    t.equal(header(noneStream, 'vary'), 'Accept-Encoding')
+    t.equal(noneStream.body.length, 0)
     t.same([...errors, ...zero.errors], [])
   })
 
@@ -733,6 +735,15 @@ t.test('framework: a late-typed synchronous stream and a stream the client leave
       for (let i = 0; i < 500; i++) yield `row ${i}\n`
     })(),
   )
+  app.get('/async-lines', () =>
+    (async function* () {
+      for (let i = 0; i < 500; i++) yield `row ${i}\n`
+    })(),
+  )
+  app.get('/empty', (_req, reply) => {
+    reply.type('text/plain')
+    return (async function* () {})()
+  })
   app.get('/endless', () => {
     const gen = (async function* () {
       for (;;) yield randomBytes(16 * 1024).toString('base64')
@@ -741,9 +752,23 @@ t.test('framework: a late-typed synchronous stream and a stream the client leave
   })
   const { port } = await app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => app.close())
+  const rowsText = Array.from({ length: 500 }, (_, i) => `row ${i}\n`).join('')
   const sync = await request(port, 'GET', '/sync', { 'Accept-Encoding': 'deflate' })
   t.equal(header(sync, 'content-encoding'), 'deflate')
-  t.equal(decode('deflate', sync.body).toString(), Array.from({ length: 500 }, (_, i) => `row ${i}\n`).join(''))
+  t.equal(decode('deflate', sync.body).toString(), rowsText)
+  const syncPlain = await request(port, 'GET', '/sync')
+  t.equal(header(syncPlain, 'content-encoding'), undefined)
+  t.equal(header(syncPlain, 'vary'), 'Accept-Encoding')
+  t.equal(header(syncPlain, 'content-length'), String(rowsText.length), 'passed on still synchronous: the server knows its length')
+  t.equal(syncPlain.body.toString(), rowsText)
+  const asyncPlain = await request(port, 'GET', '/async-lines')
+  t.equal(header(asyncPlain, 'content-encoding'), undefined, 'no Accept-Encoding: the late stream passes as it is')
+  t.equal(header(asyncPlain, 'vary'), 'Accept-Encoding')
+  t.equal(asyncPlain.body.toString(), rowsText)
+  const empty = await request(port, 'GET', '/empty', { 'Accept-Encoding': 'gzip' })
+  t.equal(empty.status, 200)
+  t.equal(header(empty, 'content-encoding'), undefined, 'an empty late stream is not compressed')
+  t.equal(empty.body.length, 0)
 
   await new Promise<void>((resolve) => {
     const req = http.get({ host: '127.0.0.1', port, path: '/endless', headers: { 'accept-encoding': 'gzip' } }, (res) => {
