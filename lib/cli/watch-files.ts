@@ -18,9 +18,9 @@ const IGNORED_FOLDERS = new Set(['node_modules', '.git'])
 /** The files a change of which restarts the server: what an app imports. */
 export const WATCHED_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.tsx', '.mts', '.cts', '.js', '.jsx', '.mjs', '.cjs', '.json'])
 
-/** Editors' scratch files (vim's swap files and its `4913` probe, emacs' lock files, backups): written on save, never code. */
+/** Emacs' lock files (`.#app.ts`): written as an edit begins, before anything is saved. Other editors' scratch files (`.swp`, `~`, `4913`) are not code. */
 function isScratch(name: string): boolean {
-  return name.endsWith('~') || /\.sw[a-p]x?$/.test(name) || name.startsWith('.#') || name === '4913'
+  return name.startsWith('.#')
 }
 
 export interface TreeWatcher {

@@ -113,6 +113,13 @@ t.test('--help lists every option, each limit with its default, the signals and 
   for (const code of ['0  stopped cleanly', '1  requests were cut', '2  a mistake in the call', '3  workers failed to boot 5 times in a row']) t.match(r.stdout, code)
 })
 
+t.test('--version prints the package version', async (t) => {
+  const r = await run(['--version'])
+  t.equal(r.code, 0)
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }
+  t.equal(r.stdout, `postern ${version}\n`)
+})
+
 t.test('clear messages for the mistakes users make', async (t) => {
   const missingModule = await run(['examples/nope.ts:app'])
   t.equal(missingModule.code, 2)
