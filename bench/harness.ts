@@ -85,30 +85,52 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2
 }
 
-/** Sends one request the way the load generator will and checks the answer; returns a problem or null. */
-export function verify(port: number, scenario: Scenario): Promise<string | null> {
+interface Answer {
+  status: number
+  headers: http.IncomingHttpHeaders
+  /** The body as received (not decoded). */
+  body: Buffer
+}
+
+/** One request on a fresh connection; the answer, or a problem (a string). */
+function request(port: number, scenario: Scenario, headers: Record<string, string>): Promise<Answer | string> {
   return new Promise((resolve) => {
-    const request = http.request(
+    const req = http.request(
       {
         host: '127.0.0.1',
         port,
         method: scenario.method,
         path: scenario.path,
-        headers: scenario.body === undefined ? scenario.headers : { ...scenario.headers, 'content-length': Buffer.byteLength(scenario.body) },
+        headers: scenario.body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(scenario.body) },
         agent: false,
         timeout: 10_000,
       },
       (response) => {
         const chunks: Buffer[] = []
         response.on('data', (c: Buffer) => chunks.push(c))
-        response.on('end', () => resolve(scenario.check(response.statusCode ?? 0, response.headers['content-type'] ?? '', Buffer.concat(chunks))))
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }))
         response.on('error', (e) => resolve(`response error: ${e.message}`))
       },
     )
-    request.on('timeout', () => request.destroy(new Error('timed out')))
-    request.on('error', (e) => resolve(`request error: ${e.message}`))
-    request.end(scenario.body)
+    req.on('timeout', () => req.destroy(new Error('timed out')))
+    req.on('error', (e) => resolve(`request error: ${e.message}`))
+    req.end(scenario.body)
   })
+}
+
+/**
+ * Sends one request the way the load generator will and checks the answer,
+ * then the scenario's probes (each a request of its own); returns the first
+ * problem or null.
+ */
+export async function verify(port: number, scenario: Scenario): Promise<string | null> {
+  const checks = [{ what: '', headers: scenario.headers, check: scenario.check }, ...(scenario.probes ?? [])]
+  for (const { what, headers, check } of checks) {
+    const answer = await request(port, scenario, headers)
+    const problem = typeof answer === 'string' ? answer : check(answer.status, answer.headers['content-type'] ?? '', answer.body, answer.headers)
+    if (problem !== null) return what === '' ? problem : `${what}: ${problem}`
+  }
+  return null
 }
 
 function summarize(scenario: Scenario, peer: PeerInfo, connections: number, pipelining: number, rounds: Round[], problem: string | undefined): Cell {
@@ -136,23 +158,36 @@ function summarize(scenario: Scenario, peer: PeerInfo, connections: number, pipe
 
 export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
   const skipped: Skipped[] = []
-  const peers: PeerInfo[] = []
+  const available: PeerInfo[] = []
   for (const peer of options.peers) {
     const missing = missingFor(peer)
-    if (missing === null) peers.push(peer)
+    if (missing === null) available.push(peer)
     else skipped.push({ peer: peer.name, reason: missing })
   }
+  /** The available peers that serve a scenario; the others are noted as skipped for it. */
+  const peersOf = (scenario: Scenario): PeerInfo[] => {
+    if (scenario.peers === undefined) return available
+    for (const peer of available) {
+      if (!scenario.peers.includes(peer.name))
+        skipped.push({ peer: peer.name, scenario: scenario.id, reason: `does not serve this scenario (served by ${scenario.peers.join(', ')})` })
+    }
+    return available.filter((peer) => scenario.peers?.includes(peer.name))
+  }
   const cells: Cell[] = []
-  const totalRuns = options.scenarios.length * peers.length * options.rounds
+  const servedBy = options.scenarios.map((scenario) => peersOf(scenario))
+  const cellCount = servedBy.reduce((n, list) => n + list.length, 0)
+  const totalRuns = cellCount * options.rounds
   const perRun = options.duration + 0.3
   let runsDone = 0
-  let warmupsLeft = options.warmup > 0 ? options.scenarios.length * peers.length : 0
+  let warmupsLeft = options.warmup > 0 ? cellCount : 0
   const say = (what: string): void => {
     const left = Math.round((totalRuns - runsDone) * perRun + warmupsLeft * (options.warmup + 0.3))
     options.progress?.(`[${runsDone}/${totalRuns} runs] ${what} · ~${left} s left`)
   }
 
-  for (const scenario of options.scenarios) {
+  for (const [index, scenario] of options.scenarios.entries()) {
+    const peers = servedBy[index] ?? []
+    if (peers.length === 0) continue
     const connections = scenario.connections ?? options.connections
     const pipelining = scenario.pipelining ?? options.pipelining
     say(`scenario ${scenario.id} (${scenario.title}): starting ${peers.length} servers`)

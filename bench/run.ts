@@ -1,7 +1,7 @@
 /**
  * `npm run bench` — the benchmark suite's command line.
  *
- *   npm run bench                         full matrix: 7 scenarios × every peer, 3 rounds × 5 s
+ *   npm run bench                         full matrix: 8 scenarios × the peers that serve each, 3 rounds × 5 s
  *   npm run bench -- --quick              reduced matrix (scenarios 2 and 4, 1 s rounds): about a minute
  *   npm run bench -- --only 1,7 --peers raw,fastify,postern
  *   npm run bench -- --tool wrk           wrk instead of autocannon (falls back when wrk is absent)
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
   if (tty) process.stderr.write('\n')
   if (check) {
     for (const cell of result.cells) console.log(`scenario ${cell.scenario} · ${cell.peer}: ${cell.problem ?? 'ok'}`)
-    for (const s of result.skipped) console.log(`${s.peer}: skipped (${s.reason})`)
+    for (const s of result.skipped) console.log(`${s.scenario === undefined ? '' : `scenario ${s.scenario} · `}${s.peer}: skipped (${s.reason})`)
     if (result.cells.some((c) => c.problem !== undefined)) process.exitCode = 1
     return
   }

@@ -3,12 +3,27 @@
  * routes with the same bytes, so a difference in the table is a difference in
  * the server and framework, not in the work asked of them.
  */
+import type { IncomingHttpHeaders } from 'node:http'
+import { gunzipSync } from 'node:zlib'
+import { sign } from 'cookie-signature'
 
 /** What a peer must serve; several scenarios share one route (2, 5, 6). */
-export type Route = 'text' | 'json' | 'user' | 'echo' | 'stream'
+export type Route = 'text' | 'json' | 'user' | 'echo' | 'stream' | 'plugins'
+
+/** Checks one response (status, `Content-Type`, body as received, every header); returns a problem or null. */
+export type Check = (status: number, contentType: string, body: Buffer, headers: IncomingHttpHeaders) => string | null
+
+/** A further request the check sends before a peer is measured, with its own headers and check. */
+export interface Probe {
+  /** What it proves, for the report when it fails. */
+  what: string
+  /** Request headers (instead of the scenario's). */
+  headers: Record<string, string>
+  check: Check
+}
 
 export interface Scenario {
-  /** Stable id used by `--only` (`1`…`7`). */
+  /** Stable id used by `--only` (`1`…`8`). */
   id: string
   /** Short title for the table. */
   title: string
@@ -26,7 +41,11 @@ export interface Scenario {
   /** What the table reports: requests per second, or megabytes per second. */
   unit: 'req/s' | 'MB/s'
   /** Checks one response from a peer before it is measured; returns a problem or null. */
-  check(status: number, contentType: string, body: Buffer): string | null
+  check: Check
+  /** Further requests checked before measuring (e.g. a bad signature is refused): a peer that skips work cannot look fast. */
+  probes?: readonly Probe[]
+  /** The peers that serve this scenario's route (default: all); the others are skipped for it, with a note. */
+  peers?: readonly string[]
 }
 
 export const TEXT_BODY = 'Hello, world!'
@@ -115,6 +134,129 @@ export const STREAM_CHUNK: Buffer = Buffer.alloc(STREAM_CHUNK_SIZE, 'postern ')
 export function* streamChunks(): Generator<Buffer> {
   for (let i = 0; i < STREAM_CHUNKS; i++) yield STREAM_CHUNK
 }
+
+/**
+ * Scenario 8: what a browser's cross-origin `fetch(url, { credentials: 'include' })`
+ * asks of an API behind CORS, signed cookies and compression. The session
+ * cookie is signed with {@link COOKIE_SECRET} (cookie-signature, as every
+ * peer's cookie plugin) and percent-encoded as a server sets it, so the
+ * browser sends it back so.
+ */
+export const PLUGINS_PATH = '/plugins/hello'
+export const CORS_ORIGIN = 'http://app.example'
+export const COOKIE_SECRET = 'bench-cookie-secret-of-32-bytes!'
+export const SESSION_USER = 'user-42'
+export const SESSION_COOKIE = encodeURIComponent(sign(SESSION_USER, COOKIE_SECRET))
+/** The cookie every peer sets, with the attributes both cookie plugins add by default (`SameSite=Lax`). */
+export const SEEN_COOKIE = 'seen=1; Path=/; HttpOnly; SameSite=Lax'
+/**
+ * The request's headers. A browser sends `Accept-Encoding: gzip, deflate, br`;
+ * both postern's compression() and @fastify/compress answer that with br by
+ * default, so the scenario asks for gzip alone: one encoding for every peer,
+ * at zlib's default level 6 (both plugins' default), and a body the check can
+ * gunzip. Peers keep their default encoding lists.
+ */
+export const PLUGINS_HEADERS: Readonly<Record<string, string>> = {
+  origin: CORS_ORIGIN,
+  cookie: `session=${SESSION_COOKIE}; theme=dark`,
+  'accept-encoding': 'gzip',
+  accept: 'application/json',
+}
+
+export interface CatalogItem {
+  id: number
+  name: string
+  price: number
+  tags: string[]
+  inStock: boolean
+}
+export interface PluginsReply {
+  user: string
+  items: CatalogItem[]
+}
+/** The items every peer sends: 1,711 bytes of JSON with the user, above both plugins' 1 KiB threshold (307 bytes gzipped). */
+export const CATALOG: readonly CatalogItem[] = Array.from({ length: 16 }, (_, i) => ({
+  id: 1000 + i,
+  name: `Catalog item number ${i + 1}`,
+  price: Math.round((4.5 + i * 3.25) * 100) / 100,
+  tags: ['bench', i % 2 === 0 ? 'even' : 'odd', `group-${i % 4}`],
+  inStock: i % 3 !== 0,
+}))
+/** What every peer answers for a valid session: the user from the signed cookie, and the catalog. */
+export function pluginsReply(user: string): PluginsReply {
+  return { user, items: CATALOG as CatalogItem[] }
+}
+export const UNAUTHORIZED = { error: 'invalid session' } as const
+export const UNAUTHORIZED_SCHEMA = {
+  type: 'object',
+  properties: { error: { type: 'string' } },
+  required: ['error'],
+  additionalProperties: false,
+} as const
+export const PLUGINS_SCHEMA = {
+  type: 'object',
+  properties: {
+    user: { type: 'string' },
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'integer' },
+          name: { type: 'string' },
+          price: { type: 'number' },
+          tags: { type: 'array', items: { type: 'string' } },
+          inStock: { type: 'boolean' },
+        },
+        required: ['id', 'name', 'price', 'tags', 'inStock'],
+        additionalProperties: false,
+      },
+    },
+  },
+  required: ['user', 'items'],
+  additionalProperties: false,
+} as const
+
+/** The header's values, comma-split, trimmed and lower-cased (`Vary: Origin, accept-encoding` → origin, accept-encoding). */
+function tokens(value: string | string[] | undefined): string[] {
+  const joined = Array.isArray(value) ? value.join(',') : (value ?? '')
+  return joined
+    .split(',')
+    .map((v) => v.trim().toLowerCase())
+    .filter(Boolean)
+}
+
+/** A `Set-Cookie` value as its name=value and the set of its attributes (lower case), so attribute order does not matter. */
+function cookieShape(value: string): string {
+  const [pair = '', ...attributes] = value.split(';').map((part) => part.trim())
+  return [pair, ...attributes.map((a) => a.toLowerCase()).sort()].join('; ')
+}
+
+/** Scenario 8's check: CORS with credentials, the cookie set, gzip, and the JSON inside. */
+export function checkPlugins(status: number, contentType: string, body: Buffer, headers: IncomingHttpHeaders): string | null {
+  if (status !== 200) return `status ${status}`
+  if (!isJson(contentType)) return `content-type ${JSON.stringify(contentType)}`
+  if (headers['access-control-allow-origin'] !== CORS_ORIGIN) return `access-control-allow-origin ${JSON.stringify(headers['access-control-allow-origin'])}`
+  if (headers['access-control-allow-credentials'] !== 'true') return `access-control-allow-credentials ${JSON.stringify(headers['access-control-allow-credentials'])}`
+  const vary = tokens(headers.vary)
+  if (!vary.includes('origin') || !vary.includes('accept-encoding')) return `vary ${JSON.stringify(headers.vary)} lacks Origin or Accept-Encoding`
+  const cookies = headers['set-cookie'] ?? []
+  if (cookies.length !== 1 || cookieShape(cookies[0] ?? '') !== cookieShape(SEEN_COOKIE)) return `set-cookie ${JSON.stringify(cookies)}, want ${JSON.stringify(SEEN_COOKIE)}`
+  if (headers['content-encoding'] !== 'gzip') return `content-encoding ${JSON.stringify(headers['content-encoding'])}`
+  let json: string
+  try {
+    json = gunzipSync(body).toString('utf8')
+  } catch (error) {
+    return `body is not gzip: ${error instanceof Error ? error.message : String(error)}`
+  }
+  return checkJson(pluginsReply(SESSION_USER))(200, contentType, Buffer.from(json))
+}
+
+/** A session cookie that fails its signature, or none: the peer must answer 401 (so it really checks). */
+function refused(status: number): string | null {
+  return status === 401 ? null : `status ${status}, want 401`
+}
+const TAMPERED_COOKIE = `session=${encodeURIComponent(sign('user-1', 'another secret'))}; theme=dark`
 
 function isJson(contentType: string): boolean {
   return contentType.toLowerCase().startsWith('application/json')
@@ -208,6 +350,22 @@ export const SCENARIOS: readonly Scenario[] = [
     headers: {},
     unit: 'MB/s',
     check: (status, _contentType, body) => (status !== 200 ? `status ${status}` : body.length !== STREAM_CHUNK_SIZE * STREAM_CHUNKS ? `body of ${body.length} bytes` : null),
+  },
+  {
+    id: '8',
+    title: 'GET JSON: CORS + cookies + gzip',
+    route: 'plugins',
+    method: 'GET',
+    path: PLUGINS_PATH,
+    headers: PLUGINS_HEADERS,
+    unit: 'req/s',
+    check: checkPlugins,
+    probes: [
+      { what: 'a session cookie signed with another secret is refused', headers: { ...PLUGINS_HEADERS, cookie: TAMPERED_COOKIE }, check: refused },
+      { what: 'a request without a session cookie is refused', headers: { ...PLUGINS_HEADERS, cookie: 'theme=dark' }, check: refused },
+    ],
+    // The peers with CORS, cookie and compression plugins. The raw ceiling's one precomputed answer cannot pass the probes.
+    peers: ['fastify', 'postern', 'postern-app', 'postern-node'],
   },
 ]
 

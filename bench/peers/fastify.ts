@@ -1,10 +1,31 @@
 /**
  * Fastify as its docs advise for production: logger off, JSON schemas for
- * the body (Ajv) and the responses (fast-json-stringify).
+ * the body (Ajv) and the responses (fast-json-stringify). Scenario 8 adds
+ * @fastify/cors, @fastify/cookie and @fastify/compress as their READMEs
+ * register them (compress awaited before the routes, as its hooks are added
+ * per route).
  */
 import Fastify from 'fastify'
+import fastifyCompress from '@fastify/compress'
+import fastifyCookie from '@fastify/cookie'
+import fastifyCors from '@fastify/cors'
 import { Readable } from 'node:stream'
-import { ECHO_SCHEMA, HELLO_SCHEMA, JSON_BODY, TEXT_BODY, USER_SCHEMA, streamChunks, userReply } from '../scenarios.js'
+import {
+  COOKIE_SECRET,
+  CORS_ORIGIN,
+  ECHO_SCHEMA,
+  HELLO_SCHEMA,
+  JSON_BODY,
+  PLUGINS_PATH,
+  PLUGINS_SCHEMA,
+  TEXT_BODY,
+  UNAUTHORIZED,
+  UNAUTHORIZED_SCHEMA,
+  USER_SCHEMA,
+  pluginsReply,
+  streamChunks,
+  userReply,
+} from '../scenarios.js'
 import type { Serve } from '../peer.js'
 
 export const serve: Serve = async (route, options) => {
@@ -43,6 +64,21 @@ export const serve: Serve = async (route, options) => {
     case 'stream':
       app.get('/stream', (_req, reply) => {
         reply.type('application/octet-stream').send(Readable.from(streamChunks()))
+      })
+      break
+    case 'plugins':
+      await app.register(fastifyCors, { origin: [CORS_ORIGIN], credentials: true })
+      await app.register(fastifyCookie, { secret: COOKIE_SECRET })
+      await app.register(fastifyCompress)
+      app.get(PLUGINS_PATH, { schema: { response: { 200: PLUGINS_SCHEMA, 401: UNAUTHORIZED_SCHEMA } } }, (req, reply) => {
+        const signed = req.cookies['session']
+        const session = signed === undefined ? null : req.unsignCookie(signed)
+        if (session === null || !session.valid) {
+          reply.code(401).send(UNAUTHORIZED)
+          return
+        }
+        reply.setCookie('seen', '1', { path: '/', httpOnly: true })
+        reply.send(pluginsReply(session.value))
       })
       break
   }

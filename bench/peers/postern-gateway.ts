@@ -1,11 +1,17 @@
 /**
  * A bare gateway app on postern's server: `(environ, startResponse) → body`
  * written by hand, with no framework. The distance between it and the raw
- * socket ceiling is the server's own cost.
+ * socket ceiling is the server's own cost. Scenario 8 wraps it in the same
+ * three gateway middleware the framework peers use, so the distance between
+ * this row and postern-app's is the framework's own cost there.
  */
 import { createServer } from '../../lib/server/index.js'
 import type { AppResult, Environ, GatewayApp, Headers, StartResponse } from '../../lib/gateway/spec.js'
-import { JSON_BODY, TEXT_BODY, streamChunks, userReply, type Route } from '../scenarios.js'
+import { chain } from '../../plugins/chain.js'
+import { compression } from '../../plugins/compress.js'
+import { cookieJar, cookies } from '../../plugins/cookies.js'
+import { cors } from '../../plugins/cors.js'
+import { COOKIE_SECRET, CORS_ORIGIN, JSON_BODY, PLUGINS_PATH, TEXT_BODY, UNAUTHORIZED, pluginsReply, streamChunks, userReply, type Route } from '../scenarios.js'
 import type { Serve } from '../peer.js'
 import { validateEcho } from './schema.js'
 
@@ -17,6 +23,21 @@ const HELLO = Buffer.from(TEXT_BODY)
 function notFound(_environ: Environ, startResponse: StartResponse): AppResult {
   startResponse('404 Not Found', [['Content-Type', 'text/plain; charset=utf-8']])
   return ['Not Found']
+}
+
+/** Scenario 8's route, below cors(), cookies() and compression(). */
+function catalog(environ: Environ, startResponse: StartResponse): AppResult {
+  if (environ.PATH_INFO !== PLUGINS_PATH || environ.REQUEST_METHOD !== 'GET') return notFound(environ, startResponse)
+  const jar = cookieJar(environ)
+  if (jar === undefined) throw new Error('catalog needs cookies() above it')
+  const session = jar.unsign(jar.cookies['session'])
+  if (!session.valid) {
+    startResponse('401 Unauthorized', JSON_HEADERS)
+    return [JSON.stringify(UNAUTHORIZED)]
+  }
+  jar.set('seen', '1', { path: '/', httpOnly: true })
+  startResponse('200 OK', JSON_HEADERS)
+  return [JSON.stringify(pluginsReply(session.value))]
 }
 
 async function echo(environ: Environ, startResponse: StartResponse): Promise<string[]> {
@@ -67,6 +88,8 @@ export function gatewayApp(route: Route): GatewayApp {
         startResponse('200 OK', BYTES)
         return streamChunks()
       }
+    case 'plugins':
+      return chain(cors({ origin: [CORS_ORIGIN], credentials: true }), cookies({ secret: COOKIE_SECRET }), compression())(catalog)
   }
 }
 

@@ -1,11 +1,31 @@
 /**
  * The scenarios as a postern framework app, written the way its docs show:
  * handlers return values, routes declare schemas (body validated, responses
- * serialized by fast-json-stringify). Served two ways: on postern's server
- * (postern-app.ts) and on node:http through the adapter (postern-node.ts).
+ * serialized by fast-json-stringify), scenario 8's plugins registered with
+ * one `app.use` each. Served two ways: on postern's server (postern-app.ts)
+ * and on node:http through the adapter (postern-node.ts).
  */
 import { postern, type App } from '../../lib/framework/app.js'
-import { ECHO_SCHEMA, HELLO_SCHEMA, JSON_BODY, TEXT_BODY, USER_SCHEMA, streamChunks, userReply, type Route } from '../scenarios.js'
+import { compression } from '../../plugins/compress.js'
+import { cookies } from '../../plugins/cookies.js'
+import { cors } from '../../plugins/cors.js'
+import {
+  COOKIE_SECRET,
+  CORS_ORIGIN,
+  ECHO_SCHEMA,
+  HELLO_SCHEMA,
+  JSON_BODY,
+  PLUGINS_PATH,
+  PLUGINS_SCHEMA,
+  TEXT_BODY,
+  UNAUTHORIZED,
+  UNAUTHORIZED_SCHEMA,
+  USER_SCHEMA,
+  pluginsReply,
+  streamChunks,
+  userReply,
+  type Route,
+} from '../scenarios.js'
 
 export async function frameworkApp(route: Route): Promise<App> {
   const app = postern()
@@ -37,6 +57,17 @@ export async function frameworkApp(route: Route): Promise<App> {
       break
     case 'stream':
       app.get('/stream', () => streamChunks())
+      break
+    case 'plugins':
+      app.use(cors({ origin: [CORS_ORIGIN], credentials: true }))
+      app.use(cookies({ secret: COOKIE_SECRET }))
+      app.use(compression())
+      app.get(PLUGINS_PATH, { schema: { response: { 200: PLUGINS_SCHEMA, 401: UNAUTHORIZED_SCHEMA } } }, (req, reply) => {
+        const session = req.unsignCookie(req.cookies.session)
+        if (!session.valid) return reply.status(401).send(UNAUTHORIZED)
+        reply.cookie('seen', '1', { path: '/', httpOnly: true })
+        return pluginsReply(session.value)
+      })
       break
   }
   return app.ready()
