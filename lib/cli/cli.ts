@@ -381,11 +381,6 @@ export async function main(argv: string[]): Promise<void> {
   const supervised = isSupervisedWorker()
   // A server run by --watch: the watcher speaks for it, and learns when its port is free.
   const watched = !supervised && isWatchedServer()
-  if (options.watch !== undefined && !supervised) {
-    const { roots, serverArgs } = options.watch
-    process.exit(await watch({ roots, serverArgs: (port) => ['--port', String(port), ...serverArgs], port: options.port, drainTimeout: options.drainTimeout, cwd: process.cwd() }))
-  }
-  if (watched) followWatcher()
   const graceful = new Graceful({
     name: supervised ? `postern: worker ${process.pid}` : 'postern',
     quiet: supervised || watched,
@@ -394,6 +389,12 @@ export async function main(argv: string[]): Promise<void> {
     onDrain: watched ? reportClosed : undefined,
   })
   const wrap = middleware(options, () => graceful.draining)
+  // After the options are checked (middleware() too): a mistake in the call is an exit, not a wait for a change.
+  if (options.watch !== undefined && !supervised) {
+    const { roots, serverArgs } = options.watch
+    process.exit(await watch({ roots, serverArgs: (port) => ['--port', String(port), ...serverArgs], port: options.port, drainTimeout: options.drainTimeout, cwd: process.cwd() }))
+  }
+  if (watched) followWatcher()
   if (options.workers !== undefined && cluster.isPrimary) {
     const code = await supervise({
       workers: options.workers,

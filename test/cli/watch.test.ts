@@ -187,6 +187,9 @@ export const app = (_environ: unknown, startResponse: (status: string, headers: 
   const missing = startPostern(t, ['server/app.ts:app', '--port', '0', '--watch-path', 'nope'], dir)
   t.equal((await missing.exit).code, 2)
   t.equal(missing.output(), 'postern: --watch-path: no such folder: nope\n')
+  const badOption = await runPostern(['server/app.ts:app', '--watch', '--health', 'healthz'], dir)
+  t.equal(badOption.code, 2, 'a mistake in the call exits, as without --watch (no waiting for a change that cannot fix it)')
+  t.match(badOption.stderr, /^postern: --health: /)
 
   const p = startPostern(t, ['server/app.ts:app', '--port', '0', '--watch-path', 'shared'], dir)
   const url = await serving(p)
