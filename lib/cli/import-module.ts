@@ -190,7 +190,10 @@ function locateSyntaxError(text: string): { file: string; line: number; column: 
  * error in a module it imports is reported without a location.
  */
 function checkSyntax(path: string): { file: string; line: number; column: number } | null {
-  const check = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8', timeout: 10_000 })
+  // Without NODE_OPTIONS: a preloaded module (an --import hook, instrumentation) has no business in a parse, and may keep it waiting.
+  const env = { ...process.env }
+  delete env['NODE_OPTIONS']
+  const check = spawnSync(process.execPath, ['--check', path], { encoding: 'utf8', env, timeout: 10_000, killSignal: 'SIGKILL' })
   return check.status === 0 ? null : locateSyntaxError(check.stderr ?? '')
 }
 
