@@ -14,15 +14,17 @@
  *   browser then refuses the response to the page); its preflight is
  *   answered too, without them, and does not reach the app either.
  * - `Vary: Origin` is added (to the app's own `Vary`) whenever the answer
- *   depends on the origin: every option but `origin: '*'` without
- *   credentials. It is added to responses to requests without `Origin`
+ *   depends on the origin: every option but `origin: '*'`. It is added to responses to requests without `Origin`
  *   too, as the Fetch standard asks (§3.2.5): else a cache could hand the
  *   header-less answer to a cross-origin request. With the default
  *   `origin: '*'`, a request without `Origin` passes through untouched and
  *   allocates nothing.
- * - With `credentials`, a wildcard origin is answered with the request's
- *   origin (browsers refuse `*` with credentials), and so are wildcard
- *   methods and headers.
+ * - `credentials` never go with a wildcard origin: echoing every origin
+ *   with `Access-Control-Allow-Credentials` would let any website read a
+ *   logged-in user's answers, so `origin: '*'` (the default) with
+ *   credentials throws; `origin: true` says so knowingly. Wildcard methods
+ *   and headers are answered with the ones asked for (browsers take `*`
+ *   literally with credentials).
  *
  * Origins are compared as browsers send them: `scheme://host[:port]`, lower
  * case, no default port, no path. Options are checked when `cors()` is
@@ -32,22 +34,34 @@ import type { AppResult, Body, Environ, Headers, Middleware, StartResponse } fro
 import { isToken, statusLine } from '../lib/gateway/headers.js'
 import { addVary, headerIndex } from '../lib/gateway/vary.js'
 
-/** What an origin function says: `true` allows (the request's origin is sent back), `false` refuses, a string is sent as `Access-Control-Allow-Origin`. */
+/**
+ * What an origin function says: `true` allows (the request's origin is sent
+ * back), `false` refuses, a string is sent as `Access-Control-Allow-Origin`.
+ * With `credentials`, `'*'` refuses: browsers reject it with credentials,
+ * and echoing the origin instead would allow every website.
+ */
 export type OriginVerdict = boolean | string
 
 /** Decides per request; may return a promise (only then does the request wait for one). */
 export type OriginFunction = (origin: string, environ: Environ) => OriginVerdict | PromiseLike<OriginVerdict>
 
 /**
- * Which origins may read responses: `'*'` (any, the default), `true`
- * (any, answered with the request's own origin), `false` (CORS off: the
- * middleware does nothing), one origin, a RegExp tested against the origin,
- * a list of origins and RegExps, or a function.
+ * Which origins may read responses: `'*'` (any, the default; not with
+ * credentials), `true` (any, answered with the request's own origin, even
+ * with credentials), `false` (CORS off: the middleware does nothing), one
+ * origin, a RegExp tested against the origin, a list of origins and
+ * RegExps, or a function (whose `'*'` refuses the origin when credentials
+ * are on).
  */
 export type CorsOrigin = boolean | string | RegExp | ReadonlyArray<string | RegExp> | OriginFunction
 
 export interface CorsOptions {
-  /** Which origins are allowed; default `'*'`. See {@link CorsOrigin}. */
+  /**
+   * Which origins are allowed; default `'*'`, which throws with `credentials`
+   * (list the origins, or pass `true` to echo any). An origin function that
+   * returns `'*'` while `credentials` is on refuses the origin: no
+   * `Access-Control-Allow-*` header is sent. See {@link CorsOrigin}.
+   */
   origin?: CorsOrigin
   /** Send `Access-Control-Allow-Credentials: true` (cookies, HTTP auth); default false. */
   credentials?: boolean
@@ -190,6 +204,12 @@ function compile(options: CorsOptions): Settings | null {
   const strict = flag(options.strictPreflight, 'strictPreflight', false)
   const origin = options.origin ?? '*'
   if (origin === false) return null
+  if (origin === '*' && credentials) {
+    throw new TypeError(
+      'cors: `credentials: true` with `origin: "*"` would let every website read logged-in answers (browsers refuse "*" with credentials, and echoing any origin allows them all); ' +
+        'list the allowed origins (or give a RegExp or a function), or pass `origin: true` to echo any origin knowingly',
+    )
+  }
 
   let methods: string | null = list(options.methods ?? DEFAULT_CORS_METHODS, 'methods', ',')
   if (methods === '') throw new Error('cors: `methods` is empty; list the methods cross-origin pages may use, or "*"')
@@ -248,10 +268,8 @@ function list(value: string | readonly string[], name: string, separator: string
 function compileOrigin(origin: CorsOrigin, credentials: boolean): { allow: Allow; vary: boolean } {
   const reflect: Allow = (requestOrigin) => requestOrigin
   if (origin === true) return { allow: reflect, vary: true }
-  if (origin === '*') {
-    if (credentials) return { allow: reflect, vary: true }
-    return { allow: () => '*', vary: false }
-  }
+  // With credentials, '*' was refused in compile().
+  if (origin === '*') return { allow: () => '*', vary: false }
   if (typeof origin === 'function') return { allow: fromFunction(origin, credentials), vary: true }
   const entries: readonly unknown[] = Array.isArray(origin) ? origin : [origin]
   if (entries.length === 0) throw new Error('cors: the `origin` list is empty; to turn CORS off use `origin: false`')
@@ -280,7 +298,8 @@ function fromFunction(fn: OriginFunction, credentials: boolean): Allow {
   const verdict = (value: unknown, origin: string): string | null => {
     if (value === true) return origin
     if (value === false) return null
-    if (typeof value === 'string' && value !== '') return value === '*' && credentials ? origin : value
+    // With credentials, '*' is refused: browsers would reject it, and echoing the origin would allow every site.
+    if (typeof value === 'string' && value !== '') return value === '*' && credentials ? null : value
     throw new TypeError(`cors: the origin function must return true, false or an origin string, got ${describe(value)}`)
   }
   return (origin, environ) => {

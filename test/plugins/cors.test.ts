@@ -126,9 +126,12 @@ for (const kind of SERVERS) {
     }
   })
 
-  t.test(`${kind}: credentials never go with "*": the origin, methods and headers asked for are answered`, async (t) => {
+  t.test(`${kind}: credentials never go with "*": origin: true echoes the origin, and the methods and headers asked for are answered`, async (t) => {
     const { app } = countingApp()
-    const { port, errors } = await listen(t, kind, cors({ credentials: true, methods: '*', allowedHeaders: '*', exposedHeaders: ['X-Total', 'ETag'] })(app))
+    const options: CorsOptions = { credentials: true, methods: '*', allowedHeaders: '*', exposedHeaders: ['X-Total', 'ETag'] }
+    // The default origin '*' with credentials would let any site read a logged-in user's answers: refused at start-up.
+    t.throws(() => cors(options), { name: 'TypeError', message: /`credentials: true` with `origin: "\*"`/ })
+    const { port, errors } = await listen(t, kind, cors({ ...options, origin: true })(app))
     const res = await request(port, 'GET', '/me', { Origin: 'https://app.example', Cookie: 'sid=1' })
     t.same(acHeaders(res), {
       'access-control-allow-origin': 'https://app.example',
@@ -146,6 +149,30 @@ for (const kind of SERVERS) {
     })
     t.equal(header(pre, 'vary'), 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers')
     t.same(errors, [])
+  })
+
+  t.test(`${kind}: with credentials, an origin function that answers "*" refuses the origin instead of echoing it`, async (t) => {
+    const { app, reached } = countingApp()
+    const star = () => '*'
+    const withCredentials = await listen(t, kind, cors({ origin: star, credentials: true })(app))
+    for (const origin of ['https://evil.example', 'null']) {
+      const res = await request(withCredentials.port, 'GET', '/me', { Origin: origin, Cookie: 'sid=1' })
+      t.equal(res.status, 200, `${origin}: the app still answers (the browser keeps it from the page)`)
+      t.same(acHeaders(res), {}, `${origin}: no Access-Control-* header, so no page can read a logged-in answer`)
+      t.equal(header(res, 'vary'), 'Origin')
+      const pre = await preflight(withCredentials.port, origin, 'DELETE', '/me')
+      t.equal(pre.status, 204)
+      t.same(acHeaders(pre), {}, `${origin}: its preflight allows nothing`)
+    }
+    const asyncStar = await listen(t, kind, cors({ origin: async () => '*', credentials: true })(app))
+    const late = await request(asyncStar.port, 'GET', '/me', { Origin: 'https://evil.example' })
+    t.same(acHeaders(late), {}, 'the same for an async function')
+
+    const without = await listen(t, kind, cors({ origin: star })(app))
+    const open = await request(without.port, 'GET', '/me', { Origin: 'https://any.example' })
+    t.same(acHeaders(open), { 'access-control-allow-origin': '*' }, 'without credentials "*" is sent as it is')
+    t.same(reached, ['GET /me', 'GET /me', 'GET /me', 'GET /me'])
+    t.same([...withCredentials.errors, ...asyncStar.errors, ...without.errors], [])
   })
 
   t.test(`${kind}: configured methods, headers, max-age and status of the preflight answer`, async (t) => {
@@ -292,7 +319,16 @@ t.test('options are checked when cors() is called, with messages that say what i
   t.throws(() => cors({ methods: [] }), /`methods` is empty/)
   t.throws(() => cors({ methods: 'GET,*' }), /"\*" in `methods` must stand alone/)
   t.throws(() => cors({ allowedHeaders: ['x-ok', 'bad header'] }), /"bad header" in `allowedHeaders` is not a valid header name/)
-  t.throws(() => cors({ exposedHeaders: '*', credentials: true }), /exposes nothing with credentials/)
+  t.throws(() => cors({ exposedHeaders: '*', credentials: true, origin: true }), /exposes nothing with credentials/)
+  for (const options of [{ credentials: true }, { credentials: true, origin: '*' }] as CorsOptions[]) {
+    t.throws(
+      () => cors(options),
+      { name: 'TypeError', message: /`credentials: true` with `origin: "\*"` would let every website read.*list the allowed origins.*RegExp.*function.*`origin: true`/ },
+      `${JSON.stringify(options)} is refused with what to write instead`,
+    )
+  }
+  t.doesNotThrow(() => cors({ credentials: true, origin: true }), 'origin: true echoes any origin, knowingly')
+  t.doesNotThrow(() => cors({ credentials: true, origin: false }), 'CORS off: credentials do nothing')
   t.throws(() => cors({ maxAge: -1 }), /`maxAge` must be a whole number of seconds/)
   t.throws(() => cors({ maxAge: 1.5 }), /`maxAge` must be a whole number of seconds/)
   t.throws(() => cors({ optionsSuccessStatus: 404 }), /`optionsSuccessStatus` must be a 2xx status, got 404/)
