@@ -14,7 +14,9 @@
  *
  * Every response of a compressible type gets `Vary: Accept-Encoding`
  * (added to the app's own `Vary`), compressed or not, so a cache never
- * hands a gzip body to a client that did not ask for one, nor the reverse.
+ * hands a gzip body to a client that did not ask for one, nor the reverse;
+ * 206 and 304 answers too, as RFC 9110 §15.4.5 asks (a 304 that names no
+ * `Content-Type` cannot be told apart, and gets none).
  *
  * When a client accepts none of the encodings and refuses `identity` too
  * (`identity;q=0`), the body is sent as is rather than answered 406: RFC
@@ -158,6 +160,11 @@ class CompressCall {
     this.started = true
     // Once passed on, a replacement (with `error`) is the server's to accept or refuse.
     if (!first && !this.held) return this.startResponse(status, headers, error)
+    if (!first && error === undefined) {
+      // Only an error may replace a response [start-response-order]: hand the held one to the server, whose rule then refuses this call.
+      this.passIdentity()
+      return this.startResponse(status, headers, error)
+    }
     this.held = false
     const plan = this.plan(status, headers)
     if (plan === PASS) return (this.legacyWrite = this.startResponse(status, headers, error))
@@ -178,7 +185,7 @@ class CompressCall {
   private plan(status: string, headers: Headers): number {
     if (typeof status !== 'string' || !Array.isArray(headers)) return PASS // the server will say what is wrong
     const code = Number.parseInt(status.slice(0, 3), 10)
-    if (code === 204 || code === 206 || code === 304 || !(code >= 200)) return PASS
+    if (code === 204 || !(code >= 200)) return PASS
     let type = ''
     let cacheControl = ''
     let declared = -1
@@ -193,7 +200,8 @@ class CompressCall {
     }
     if (type === '' || !this.settings.filter(type, this.environ)) return PASS
     if (cacheControl !== '' && NO_TRANSFORM.test(cacheControl)) return PASS
-    if (this.environ.REQUEST_METHOD === 'HEAD') return VARY
+    // A range is of the identity bytes, and a 304 has no body; both carry the Vary the 200 would (RFC 9110 §15.4.5).
+    if (code === 206 || code === 304 || this.environ.REQUEST_METHOD === 'HEAD') return VARY
     const codec = this.settings.negotiate(this.environ.HTTP_ACCEPT_ENCODING)
     if (codec === null) return VARY
     if (declared === 0 || (declared > 0 && declared < this.settings.threshold)) return VARY

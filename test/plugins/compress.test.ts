@@ -347,7 +347,7 @@ for (const kind of SERVERS) {
     t.same(errors, [])
   })
 
-  t.test(`${kind}: HEAD, 204, 206 and 304 are never compressed`, async (t) => {
+  t.test(`${kind}: HEAD, 204, 206 and 304 are never compressed; 206 and 304 carry the Vary the 200 would`, async (t) => {
     const app = routes({
       '/page': () => ({ headers: [['Content-Type', 'text/plain']], body: [PAGE] }),
       '/204': () => ({ status: '204 No Content', headers: [['Content-Type', 'text/plain']], body: [] }),
@@ -363,6 +363,31 @@ for (const kind of SERVERS) {
         status: '206 Partial Content',
         headers: [
           ['Content-Type', 'text/plain'],
+          ['Content-Range', `bytes 0-1999/${PAGE.length}`],
+        ],
+        body: [PAGE.slice(0, 2000)],
+      }),
+      '/304-no-transform': () => ({
+        status: '304 Not Modified',
+        headers: [
+          ['Content-Type', 'text/plain'],
+          ['Cache-Control', 'no-transform'],
+        ],
+        body: [],
+      }),
+      '/206-image': () => ({
+        status: '206 Partial Content',
+        headers: [
+          ['Content-Type', 'image/png'],
+          ['Content-Range', 'bytes 0-1999/20000'],
+        ],
+        body: [Buffer.alloc(2000)],
+      }),
+      '/206-vary': () => ({
+        status: '206 Partial Content',
+        headers: [
+          ['Content-Type', 'text/plain'],
+          ['Vary', 'Accept-Language'],
           ['Content-Range', `bytes 0-1999/${PAGE.length}`],
         ],
         body: [PAGE.slice(0, 2000)],
@@ -383,10 +408,21 @@ for (const kind of SERVERS) {
     t.equal(notModified.status, 304)
     t.equal(header(notModified, 'content-encoding'), undefined)
     t.equal(header(notModified, 'etag'), '"v1"')
+    t.equal(header(notModified, 'vary'), 'Accept-Encoding', 'a 304 carries the Vary its 200 would have (RFC 9110 \u00a715.4.5)')
     const partial = await request(port, 'GET', '/206', gz)
     t.equal(partial.status, 206)
     t.equal(header(partial, 'content-encoding'), undefined, 'a range is of the identity bytes: never compressed')
     t.equal(partial.body.toString(), PAGE.slice(0, 2000))
+    t.equal(header(partial, 'vary'), 'Accept-Encoding', 'a 206 of a compressible type says it varies too')
+    const joined = await request(port, 'GET', '/206-vary', gz)
+    t.equal(header(joined, 'vary'), 'Accept-Language, Accept-Encoding', 'joined to the app\u2019s own Vary')
+    t.equal(header(joined, 'content-encoding'), undefined)
+    const kept = await request(port, 'GET', '/304-no-transform', gz)
+    t.equal(header(kept, 'vary'), undefined, 'no-transform: its 200 would not vary either')
+    const image = await request(port, 'GET', '/206-image', gz)
+    t.equal(header(image, 'vary'), undefined, 'a type not worth compressing gets no Vary')
+    t.equal(image.body.length, 2000)
+    t.equal(header(noContent, 'vary'), undefined, 'a 204 has no representation to vary')
     t.same(errors, [])
   })
 
@@ -784,6 +820,32 @@ t.test('framework: a late-typed synchronous stream and a stream the client leave
   const again = await request(port, 'GET', '/sync')
   t.equal(again.status, 200)
   t.equal(closes, 1)
+})
+
+t.test('a second startResponse without an error, while the response is held, is refused as the server refuses it', async (t) => {
+  const { GatewayViolation } = await import('../../lib/gateway/rules.js')
+  for (const kind of SERVERS) {
+    const caught: unknown[] = []
+    const twice: GatewayApp = (_environ, startResponse) => {
+      startResponse('200 OK', [['Content-Type', 'text/plain']])
+      try {
+        startResponse('201 Created', [['Content-Type', 'text/plain']])
+      } catch (error) {
+        caught.push(error)
+        throw error
+      }
+      return [PAGE]
+    }
+    const { port, errors } = await listen(t, kind, compression()(twice))
+    const res = await request(port, 'GET', '/', { 'Accept-Encoding': 'gzip' })
+    t.equal(res.status, 500, `${kind}: answered 500, as without compression`)
+    t.equal(caught.length, 1)
+    t.ok(caught[0] instanceof GatewayViolation, `${kind}: the server's own GatewayViolation`)
+    t.equal((caught[0] as InstanceType<typeof GatewayViolation>).rule, 'start-response-order')
+    t.match(errors.join('\n'), /\[start-response-order\] startResponse called a second time without an error/, `${kind}: logged`)
+    const again = await request(port, 'GET', '/', { 'Accept-Encoding': 'gzip' })
+    t.equal(again.status, 500, `${kind}: the server keeps answering`)
+  }
 })
 
 t.test('legacy write(), a replaced response and validate(): the gateway rules hold on both sides', async (t) => {
