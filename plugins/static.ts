@@ -169,7 +169,7 @@ function hadEncodedSlash(environ: Environ): boolean {
 async function answer(config: Config, environ: Environ, startResponse: StartResponse, rest: string, app: GatewayApp | null): Promise<Body> {
   const checked = checkPath(rest, config.dotfiles, hadEncodedSlash(environ))
   if (typeof checked === 'string') return refuse(checked, environ, startResponse, app)
-  const found = await openInside(config.root, joinInside(config.root, checked.segments))
+  const found = await openInside(config.root, joinInside(config.root, checked.segments), config.dotfiles)
   if (typeof found === 'string') return refuse(found, environ, startResponse, app)
   let file: OpenFile | Refusal = found
   if (found.stats.isDirectory()) {
@@ -191,7 +191,7 @@ async function answer(config: Config, environ: Environ, startResponse: StartResp
 /** The first index file of a directory (its real path `dir`) that is a regular file. */
 async function indexOf(config: Config, dir: string): Promise<OpenFile | Refusal> {
   for (const name of config.index) {
-    const found = await openInside(config.root, joinInside(dir, [name]))
+    const found = await openInside(config.root, joinInside(dir, [name]), config.dotfiles)
     if (typeof found === 'string') {
       if (found === 'forbidden') return found
       continue

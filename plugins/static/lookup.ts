@@ -8,13 +8,22 @@
  *   follow the `dotfiles` policy; over-long paths and names name no file;
  * - the file is found with `realpath`, and must lie inside the root's own
  *   real path: a symlink inside the root that points inside it is followed,
- *   one that points out is treated as absent;
- * - the real path is opened with `O_NOFOLLOW` (a symlink swapped in after
- *   the check is not followed) and `O_NONBLOCK` (opening a FIFO does not
- *   hang), and everything after is read from that one descriptor.
+ *   one that points out is treated as absent. The dotfiles policy applies to
+ *   the real path below the root too, so a symlink (`sub/envlink → ../.env`)
+ *   cannot reach a dotfile that the request path could not name;
+ * - the real path is opened with `O_NONBLOCK` (opening a FIFO does not hang)
+ *   and `O_NOFOLLOW`, which guards the last component only: a parent folder
+ *   swapped for a symlink between the check and the open still leads out.
+ *   So the open descriptor is checked again: on Linux the kernel's own path
+ *   for it (`/proc/self/fd/N`) must pass the same checks as the real path;
+ *   where there is no /proc, its device and inode must equal a fresh `stat`
+ *   of the real path, which narrows the race but cannot close it (a swap in
+ *   place at both the open and that `stat` goes unnoticed). A descriptor
+ *   that fails is closed and the file treated as absent;
+ * - everything after is read from that one descriptor.
  */
 import { constants } from 'node:fs'
-import { open, realpath, type FileHandle } from 'node:fs/promises'
+import { open, readlink, realpath, stat, type FileHandle } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
 import { join, sep } from 'node:path'
 
@@ -89,12 +98,67 @@ export function isInside(root: string, path: string): boolean {
   return path.startsWith(base)
 }
 
+/** Whether a path below the root (`/sub/.env`, `''`) has a segment starting with `.`. */
+function hasDotSegment(below: string): boolean {
+  for (const part of below.split(sep)) if (part.charCodeAt(0) === 0x2e /* . */) return true
+  return false
+}
+
+/**
+ * Why the real path `real` is not to be served (outside `root`, or a dotfile
+ * the policy hides or denies), or null when it may be. Only the part below
+ * `root` is looked at: the root folder itself may sit under a dot folder.
+ */
+export function refusalOfReal(root: string, real: string, dotfiles: DotfilesPolicy): Refusal | null {
+  if (!isInside(root, real)) return 'miss'
+  if (dotfiles !== 'allow' && hasDotSegment(real.slice(root.length))) return dotfiles === 'deny' ? 'forbidden' : 'miss'
+  return null
+}
+
+/** Linux (and Android) say where an open descriptor is in /proc/self/fd. */
+const PROC_FD = process.platform === 'linux' || process.platform === 'android'
+
+/**
+ * The kernel's path of an open descriptor, read from `/proc/self/fd/N`, or
+ * null where /proc cannot say. `readlink`, not `realpath`: `realpath` would
+ * resolve the link's text by name again, re-opening the race it is checking.
+ */
+export async function descriptorPath(handle: FileHandle): Promise<string | null> {
+  if (!PROC_FD) return null
+  try {
+    return await readlink(`/proc/self/fd/${handle.fd}`)
+  } catch {
+    return null // no /proc mounted: the caller falls back to device and inode
+  }
+}
+
+/** Whether `handle` is the file a fresh `stat` of `real` finds now (same device and inode); false when `real` is gone. */
+export async function sameFile(handle: FileHandle, real: string): Promise<boolean> {
+  const opened = await handle.stat({ bigint: true })
+  let now: Awaited<ReturnType<typeof stat>>
+  try {
+    now = await stat(real, { bigint: true })
+  } catch (error) {
+    if (refusalOf(error) === null) throw error
+    return false
+  }
+  return opened.dev === now.dev && opened.ino === now.ino
+}
+
+/** Whether the descriptor opened from `real` is still a file `real` passed the checks for: by its kernel path, else by device and inode. */
+export async function openedInside(root: string, real: string, handle: FileHandle, dotfiles: DotfilesPolicy): Promise<boolean> {
+  const where = await descriptorPath(handle)
+  if (where !== null) return refusalOfReal(root, where, dotfiles) === null
+  return sameFile(handle, real)
+}
+
 /**
  * Opens `path` (under `root`, both absolute; `root` already real) if its
- * real path lies inside `root`. Returns the open file, or why there is none.
- * Errors other than absent/denied are thrown (a 500 by the error policy).
+ * real path lies inside `root` and the dotfiles policy allows it. Returns
+ * the open file, or why there is none. Errors other than absent/denied are
+ * thrown (a 500 by the error policy).
  */
-export async function openInside(root: string, path: string): Promise<OpenFile | Refusal> {
+export async function openInside(root: string, path: string, dotfiles: DotfilesPolicy): Promise<OpenFile | Refusal> {
   let real: string
   try {
     real = await realpath(path)
@@ -103,7 +167,18 @@ export async function openInside(root: string, path: string): Promise<OpenFile |
     if (refusal === null) throw error
     return refusal
   }
-  if (!isInside(root, real)) return 'miss'
+  const refusal = refusalOfReal(root, real, dotfiles)
+  if (refusal !== null) return refusal
+  return openChecked(root, real, dotfiles)
+}
+
+/**
+ * Opens `real`, a real path that {@link refusalOfReal} let through, and
+ * checks that the descriptor is still inside `root` (a parent folder may
+ * have been swapped for a symlink since). A descriptor that fails the check
+ * is closed here and the file is a `miss`; otherwise the caller owns it.
+ */
+export async function openChecked(root: string, real: string, dotfiles: DotfilesPolicy): Promise<OpenFile | Refusal> {
   let handle: FileHandle
   try {
     handle = await open(real, OPEN_FLAGS)
@@ -114,6 +189,10 @@ export async function openInside(root: string, path: string): Promise<OpenFile |
     return refusal
   }
   try {
+    if (!(await openedInside(root, real, handle, dotfiles))) {
+      await handle.close()
+      return 'miss'
+    }
     const stats = await handle.stat()
     return { handle, stats, path: real }
   } catch (error) {

@@ -330,8 +330,11 @@ for (const kind of SERVERS) {
     const ignore = await serve(t)
     t.equal((await get(ignore.port, '/.env')).body.toString(), 'app GET /.env', 'ignore (default): as if absent')
     t.equal((await get(ignore.port, '/.hidden/secret.txt')).body.toString(), 'app GET /.hidden/secret.txt', 'a dot folder too')
+    // A symlink with a plain name leads to a dotfile: the policy holds for where it leads.
+    t.equal((await get(ignore.port, '/sub/envlink')).body.toString(), 'app GET /sub/envlink', 'ignore: a symlink to a dotfile is as if absent')
+    t.equal((await get(ignore.port, '/link-hidden/secret.txt')).body.toString(), 'app GET /link-hidden/secret.txt', 'ignore: a symlink to a dot folder')
     const deny = await serve(t, { dotfiles: 'deny' })
-    for (const path of ['/.env', '/.hidden/secret.txt', '/.nothing']) {
+    for (const path of ['/.env', '/.hidden/secret.txt', '/.nothing', '/sub/envlink', '/link-hidden/secret.txt']) {
       const res = await get(deny.port, path)
       t.equal(res.status, 403, `deny: ${path}`)
       t.equal(res.body.toString(), 'Forbidden')
@@ -340,6 +343,7 @@ for (const kind of SERVERS) {
     const allow = await serve(t, { dotfiles: 'allow' })
     t.equal((await get(allow.port, '/.env')).body.toString(), 'PASSWORD=hunter2\n', 'allow: served')
     t.equal((await get(allow.port, '/.hidden/secret.txt')).body.toString(), 'hidden\n')
+    t.equal((await get(allow.port, '/sub/envlink')).body.toString(), 'PASSWORD=hunter2\n', 'allow: through a symlink too')
     t.same([...ignore.errors, ...deny.errors, ...allow.errors], [])
   })
 
