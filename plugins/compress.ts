@@ -15,8 +15,9 @@
  * Every response of a compressible type gets `Vary: Accept-Encoding`
  * (added to the app's own `Vary`), compressed or not, so a cache never
  * hands a gzip body to a client that did not ask for one, nor the reverse;
- * 206 and 304 answers too, as RFC 9110 §15.4.5 asks (a 304 that names no
- * `Content-Type` cannot be told apart, and gets none).
+ * 206 and 304 answers too, as RFC 9110 §15.4.5 asks; a 304 that names no
+ * `Content-Type` (static files' do not) gets it as well, since the 200 it
+ * stands for may have been compressed.
  *
  * When a client accepts none of the encodings and refuses `identity` too
  * (`identity;q=0`), the body is sent as is rather than answered 406: RFC
@@ -198,8 +199,10 @@ class CompressCall {
       else if (name.length === 14 && name.toLowerCase() === 'content-length') declared = /^\d+$/.test(pair[1]) ? Number(pair[1]) : -1
       else if (name.length === 16 && name.toLowerCase() === 'content-encoding') return PASS
     }
-    if (type === '' || !this.settings.filter(type, this.environ)) return PASS
     if (cacheControl !== '' && NO_TRANSFORM.test(cacheControl)) return PASS
+    // A 304 need not name its type (static files' do not): it may answer a compressed 200, so it carries the Vary.
+    if (type === '' && code === 304) return VARY
+    if (type === '' || !this.settings.filter(type, this.environ)) return PASS
     // A range is of the identity bytes, and a 304 has no body; both carry the Vary the 200 would (RFC 9110 §15.4.5).
     if (code === 206 || code === 304 || this.environ.REQUEST_METHOD === 'HEAD') return VARY
     const codec = this.settings.negotiate(this.environ.HTTP_ACCEPT_ENCODING)

@@ -367,6 +367,7 @@ for (const kind of SERVERS) {
         ],
         body: [PAGE.slice(0, 2000)],
       }),
+      '/304-untyped': () => ({ status: '304 Not Modified', headers: [['ETag', 'W/"v2"']], body: [] }),
       '/304-no-transform': () => ({
         status: '304 Not Modified',
         headers: [
@@ -417,6 +418,8 @@ for (const kind of SERVERS) {
     const joined = await request(port, 'GET', '/206-vary', gz)
     t.equal(header(joined, 'vary'), 'Accept-Language, Accept-Encoding', 'joined to the app\u2019s own Vary')
     t.equal(header(joined, 'content-encoding'), undefined)
+    const untyped = await request(port, 'GET', '/304-untyped', gz)
+    t.equal(header(untyped, 'vary'), 'Accept-Encoding', 'a 304 that names no type (a static file’s) may stand for a compressed 200: it varies too')
     const kept = await request(port, 'GET', '/304-no-transform', gz)
     t.equal(header(kept, 'vary'), undefined, 'no-transform: its 200 would not vary either')
     const image = await request(port, 'GET', '/206-image', gz)
