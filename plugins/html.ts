@@ -9,9 +9,11 @@
  * (`& < > " '`); numbers are written as they are; arrays are rendered item
  * by item and joined; `Html` values (a nested `html` template, `raw(s)`)
  * are inserted as they are; `null`, `undefined` and booleans render nothing
- * (so `${cond && html`…`}` works). Escaping makes text safe in element
- * content and in quoted attribute values, not inside `<script>`, `<style>`,
- * unquoted attributes or URLs (`javascript:`): check those yourself.
+ * (so `${cond && html`…`}` works). Arrays nested more than
+ * {@link MAX_ARRAY_DEPTH} deep, or holding themselves, are a TypeError (not
+ * a stack overflow). Escaping makes text safe in element content and in
+ * quoted attribute values, not inside `<script>`, `<style>`, unquoted
+ * attributes or URLs (`javascript:`): check those yourself.
  *
  * `htmlFormat` sends `Html` values (and {@link htmlStream} streams) as
  * `text/html; charset=utf-8`; `htmlApp(handler)` makes a bare gateway app
@@ -47,15 +49,25 @@ export function escapeHtml(text: string): string {
   return SPECIAL.test(text) ? text.replace(SPECIAL_ALL, (c) => ENTITY[c]!) : text
 }
 
-/** Renders one interpolated value as markup. */
-function render(value: unknown): string {
+/** How deep arrays may nest in one interpolated value; deeper is a mistake, not a page (and would overflow the stack). */
+export const MAX_ARRAY_DEPTH = 100
+
+/**
+ * Renders one interpolated value as markup. `parents` are the arrays being
+ * rendered around `value`, outermost first: one of them met again is a cycle.
+ */
+function render(value: unknown, parents: unknown[] = []): string {
   if (typeof value === 'string') return escapeHtml(value)
   if (value instanceof Html) return value.html
   if (value === null || value === undefined || typeof value === 'boolean') return ''
   if (typeof value === 'number' || typeof value === 'bigint') return String(value)
   if (Array.isArray(value)) {
+    if (parents.includes(value)) throw new TypeError('html: an array contains itself (directly or through another array); it cannot be rendered')
+    if (parents.length >= MAX_ARRAY_DEPTH) throw new TypeError(`html: arrays nested more than ${MAX_ARRAY_DEPTH} deep; flatten the value before interpolating it`)
+    parents.push(value)
     let out = ''
-    for (let i = 0; i < value.length; i++) out += render(value[i])
+    for (let i = 0; i < value.length; i++) out += render(value[i], parents)
+    parents.pop()
     return out
   }
   if (typeof (value as { then?: unknown }).then === 'function') {

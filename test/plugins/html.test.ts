@@ -7,7 +7,7 @@
  */
 import net from 'node:net'
 import t from 'tap'
-import { escapeHtml, HTML_TYPE, Html, html, htmlApp, htmlFormat, htmlStream, raw } from '../../plugins/html.js'
+import { escapeHtml, HTML_TYPE, Html, html, htmlApp, htmlFormat, htmlStream, MAX_ARRAY_DEPTH, raw, type HtmlValue } from '../../plugins/html.js'
 import { SERVERS, listen, rawRequest } from '../fixtures/proxy-client.js'
 import { header } from '../helpers/raw.js'
 
@@ -30,6 +30,40 @@ t.test('the tag escapes text and inserts markup', async (t) => {
   t.ok(raw('x') instanceof Html)
   t.throws(() => html`${Promise.resolve('x') as unknown as string}`, { name: 'TypeError', message: /a promise was interpolated; await it/ })
   t.equal(html`line\nbreak ${'x'} \u00e9`.html, 'line\nbreak x \u00e9', 'escapes in the literal are cooked')
+})
+
+t.test('deeply nested or cyclic arrays are a TypeError, not a stack overflow', async (t) => {
+  /** `depth` arrays, one inside the other, around `'x'`. */
+  const nested = (depth: number): HtmlValue => {
+    let value: HtmlValue = 'x'
+    for (let i = 0; i < depth; i++) value = [value]
+    return value
+  }
+  t.equal(MAX_ARRAY_DEPTH, 100)
+  t.equal(html`<p>${nested(MAX_ARRAY_DEPTH)}</p>`.html, '<p>x</p>', 'as deep as the limit: rendered')
+  t.throws(() => html`${nested(MAX_ARRAY_DEPTH + 1)}`, { name: 'TypeError', message: /arrays nested more than 100 deep/ })
+  t.throws(() => html`${nested(20_000)}`, { name: 'TypeError', message: /arrays nested more than 100 deep/ }, '20,000 levels: no RangeError')
+  const cycle: HtmlValue[] = ['a']
+  cycle.push(cycle)
+  t.throws(() => html`${cycle}`, { name: 'TypeError', message: /an array contains itself/ })
+  const outer: HtmlValue[] = []
+  const inner: HtmlValue[] = [outer]
+  outer.push('b', [inner])
+  t.throws(() => html`${outer}`, { name: 'TypeError', message: /an array contains itself/ }, 'a cycle through other arrays')
+  const shared = ['<s>']
+  t.equal(html`${[shared, [shared, shared]]}`.html, '&lt;s&gt;'.repeat(3), 'the same array twice is no cycle')
+  const wide = Array.from({ length: 10_000 }, (_, i) => [i % 10])
+  t.equal(html`${wide}`.html.length, 10_000, 'wide arrays have no limit')
+
+  const chunks: string[] = []
+  await t.rejects(
+    (async () => {
+      for await (const chunk of htmlStream([html`<ul>`, cycle])) chunks.push(chunk)
+    })(),
+    { name: 'TypeError', message: /an array contains itself/ },
+    'a stream chunk too',
+  )
+  t.same(chunks, ['<ul>'], 'the chunks before it went out')
 })
 
 t.test('htmlFormat takes Html values and streams only', async (t) => {
