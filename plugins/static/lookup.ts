@@ -16,10 +16,11 @@
  *   swapped for a symlink between the check and the open still leads out.
  *   So the open descriptor is checked again: on Linux the kernel's own path
  *   for it (`/proc/self/fd/N`) must pass the same checks as the real path;
- *   where there is no /proc, its device and inode must equal a fresh `stat`
- *   of the real path, which narrows the race but cannot close it (a swap in
- *   place at both the open and that `stat` goes unnoticed). A descriptor
- *   that fails is closed and the file treated as absent;
+ *   where there is no /proc, the real path must still be its own real path
+ *   and name a file with the descriptor's device and inode, which narrows
+ *   the race but cannot close it (a swap undone and redone between those
+ *   two calls goes unnoticed). A descriptor that fails is closed and the
+ *   file treated as absent;
  * - everything after is read from that one descriptor.
  */
 import { constants } from 'node:fs'
@@ -132,16 +133,24 @@ export async function descriptorPath(handle: FileHandle): Promise<string | null>
   }
 }
 
-/** Whether `handle` is the file a fresh `stat` of `real` finds now (same device and inode); false when `real` is gone. */
+/**
+ * Whether `handle` is the file `real` names now, judged by name where there
+ * is no /proc: `real` must still be its own real path (a parent swapped for
+ * a symlink and still in place shows here; a bare `stat` would follow it as
+ * the open did), then a fresh `stat` of it must have the handle's device and
+ * inode. A swap slips through only if undone before the `realpath` and
+ * redone before the `stat`. False when `real` is gone.
+ */
 export async function sameFile(handle: FileHandle, real: string): Promise<boolean> {
-  const opened = await handle.stat({ bigint: true })
   let now: Awaited<ReturnType<typeof stat>>
   try {
+    if ((await realpath(real)) !== real) return false
     now = await stat(real, { bigint: true })
   } catch (error) {
     if (refusalOf(error) === null) throw error
     return false
   }
+  const opened = await handle.stat({ bigint: true })
   return opened.dev === now.dev && opened.ino === now.ino
 }
 

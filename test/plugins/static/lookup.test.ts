@@ -85,7 +85,7 @@ t.test('the kernel path of a descriptor opened through a swapped parent is the o
   t.equal(await descriptorPath(handle), join(base, 'outside', 'f'))
 })
 
-t.test('without /proc: device and inode against a fresh stat of the checked path', async (t) => {
+t.test('without /proc: the checked path is still real and names the same device and inode', async (t) => {
   const { root, swapOut, swapBack } = makeFolders(t)
   const real = join(root, 'd', 'f')
   const honest = await open(real, constants.O_RDONLY)
@@ -94,8 +94,9 @@ t.test('without /proc: device and inode against a fresh stat of the checked path
   swapOut()
   const swapped = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW)
   t.teardown(() => swapped.close())
+  t.notOk(await sameFile(swapped, real), 'the swap still in place: the path is no longer its own real path')
   swapBack()
-  t.notOk(await sameFile(swapped, real), 'the outside file opened through the swap is not the checked one')
+  t.notOk(await sameFile(swapped, real), 'the swap undone: the outside file opened through it is not the one the path names')
   rmSync(real)
   t.notOk(await sameFile(honest, real), 'a path that is gone names no file')
 })
