@@ -41,7 +41,8 @@ export function errorValue(onError: readonly ErrorHook[], handler: ErrorHandler 
   reply.headers = null
   reply.sent = false
   const errors = req.environ['gateway.errors']
-  if (errorStatus(error) >= 500) reportError(errors, 'request failed', error)
+  // The request is named even without a logger, so a stack in a plain log says which request it was.
+  if (errorStatus(error) >= 500) reportError(errors, `request ${req.method} ${req.url} failed`, error)
   let pending: Promise<void> | undefined
   for (const hook of onError) {
     try {

@@ -124,3 +124,15 @@ t.test('app.listen() and the postern command share one documented default port',
   t.same({ address: address.address, port: address.port }, { address: DEFAULT_HOST, port: DEFAULT_PORT }, 'listen() with no options uses them')
   t.equal(await (await fetch(`http://127.0.0.1:${DEFAULT_PORT}/hello`)).text(), 'hello')
 })
+
+t.test('without a logger, a failed request is still named in the error log (method and target)', async (t) => {
+  const app = postern()
+  app.get('/boom', () => {
+    throw new Error('kaboom')
+  })
+  const served = await serve(t, app)
+  const r = await fetch(`http://127.0.0.1:${served.port}/boom?x=1`)
+  t.equal(r.status, 500)
+  t.equal(served.errors.length, 1)
+  t.match(served.errors[0], /^postern: request GET \/boom\?x=1 failed: Error: kaboom\n\s+at /)
+})

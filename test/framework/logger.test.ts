@@ -92,7 +92,7 @@ t.test('a route error is logged with method, url, reqId and the stack, not to th
   await log.until(3)
   const error = log.lines.find((l) => l.level === 50)!
   t.match(error, { reqId: 'fw-boom', req: { method: 'GET', url: '/boom' } })
-  t.match(error.msg, /^postern: request failed: Error: kaboom\n\s+at /)
+  t.match(error.msg, /^postern: request GET \/boom failed: Error: kaboom\n\s+at /)
   t.match(error.msg, /logger\.test\.ts/, 'the stack points at the handler')
   t.match(log.completed()[0], { reqId: 'fw-boom', res: { statusCode: 500 } })
   t.same(errors, [], 'the server’s error stream got nothing: the log has it')
