@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import type { PeerInfo } from './peer.js'
+import { runtimeBinary, type PeerInfo } from './peer.js'
 import type { Route } from './scenarios.js'
 
 export interface MemoryUsage {
@@ -48,12 +48,43 @@ export function findTaskset(cores: number): string | null {
   return probe.error === undefined && probe.status === 0 ? 'taskset' : null
 }
 
+/**
+ * The command that runs bench/serve.ts on the peer's runtime. Bun and Deno
+ * load the TypeScript themselves; Deno gets the permissions a server needs and
+ * sloppy imports (the sources import `./x.js` for `./x.ts`), as the adapter
+ * tests start it.
+ */
+function serveCommand(peer: PeerInfo, exposeGc: boolean): string[] {
+  const binary = runtimeBinary(peer.runtime)
+  switch (peer.runtime) {
+    case 'node':
+      return [process.execPath, ...(exposeGc ? ['--expose-gc'] : []), '--import', 'tsx', SERVE]
+    case 'bun':
+      return [binary ?? 'bun', 'run', SERVE]
+    case 'deno':
+      return [
+        binary ?? 'deno',
+        'run',
+        '--quiet',
+        '--allow-net',
+        '--allow-read',
+        '--allow-env',
+        '--allow-sys',
+        '--unstable-sloppy-imports',
+        '--no-lock',
+        '--no-check',
+        ...(exposeGc ? ['--v8-flags=--expose-gc'] : []),
+        SERVE,
+      ]
+  }
+}
+
 export function startPeer(peer: PeerInfo, route: Route, options: StartOptions): Promise<PeerProcess> {
-  const node = [process.execPath, ...(options.exposeGc === true ? ['--expose-gc'] : []), '--import', 'tsx', SERVE, peer.name, route]
+  const node = [...serveCommand(peer, options.exposeGc === true), peer.name, route]
   if (options.keepAliveTimeout !== undefined) node.push(String(options.keepAliveTimeout))
   const argv = options.raiseFdLimit === true ? ['/bin/sh', '-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh', ...node] : node
   const [command = process.execPath, ...args] = argv
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } })
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production', NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' } })
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000)

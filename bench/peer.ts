@@ -23,7 +23,12 @@ export interface RunningPeer {
 /** Every peer module exports `serve` of this type. */
 export type Serve = (route: Route, options: ServeOptions) => Promise<RunningPeer>
 
+/** The JavaScript runtime a peer's process runs on. */
+export type Runtime = 'node' | 'bun' | 'deno'
+
 export interface PeerInfo {
+  /** The runtime its process runs on; the report groups peers by it. */
+  runtime: Runtime
   /** Name on the command line (`--peers raw,node`). */
   name: string
   /** Row label in the report. */
@@ -37,14 +42,56 @@ export interface PeerInfo {
 }
 
 export const PEERS: readonly PeerInfo[] = [
-  { name: 'raw', label: 'raw socket ceiling', file: 'raw.ts', requires: [], packages: [] },
-  { name: 'node', label: 'node:http (bare)', file: 'node-http.ts', requires: [], packages: [] },
-  { name: 'fastify', label: 'Fastify', file: 'fastify.ts', requires: [], packages: ['fastify'] },
-  { name: 'hono', label: 'Hono · @hono/node-server', file: 'hono.ts', requires: [], packages: ['hono', '@hono/node-server'] },
-  { name: 'express', label: 'Express', file: 'express.ts', requires: [], packages: ['express'] },
-  { name: 'postern', label: 'postern gateway app · postern server', file: 'postern-gateway.ts', requires: ['lib/server/index.ts'], packages: [] },
-  { name: 'postern-app', label: 'postern framework · postern server', file: 'postern-app.ts', requires: ['lib/framework/app.ts', 'lib/server/index.ts'], packages: [] },
-  { name: 'postern-node', label: 'postern framework · node:http adapter', file: 'postern-node.ts', requires: ['lib/framework/app.ts', 'lib/adapters/to-node.ts'], packages: [] },
+  { runtime: 'node', name: 'raw', label: 'raw socket ceiling', file: 'raw.ts', requires: [], packages: [] },
+  { runtime: 'node', name: 'node', label: 'node:http (bare)', file: 'node-http.ts', requires: [], packages: [] },
+  { runtime: 'node', name: 'fastify', label: 'Fastify', file: 'fastify.ts', requires: [], packages: ['fastify'] },
+  { runtime: 'node', name: 'hono', label: 'Hono · @hono/node-server', file: 'hono.ts', requires: [], packages: ['hono', '@hono/node-server'] },
+  { runtime: 'node', name: 'express', label: 'Express', file: 'express.ts', requires: [], packages: ['express'] },
+  { runtime: 'node', name: 'postern', label: 'postern gateway app · postern server', file: 'postern-gateway.ts', requires: ['lib/server/index.ts'], packages: [] },
+  {
+    runtime: 'node',
+    name: 'postern-app',
+    label: 'postern framework · postern server',
+    file: 'postern-app.ts',
+    requires: ['lib/framework/app.ts', 'lib/server/index.ts'],
+    packages: [],
+  },
+  {
+    runtime: 'node',
+    name: 'postern-node',
+    label: 'postern framework · node:http adapter',
+    file: 'postern-node.ts',
+    requires: ['lib/framework/app.ts', 'lib/adapters/to-node.ts'],
+    packages: [],
+  },
+  { runtime: 'bun', name: 'bun', label: 'Bun.serve (bare)', file: 'fetch-bare.ts', requires: [], packages: [] },
+  { runtime: 'bun', name: 'bun-hono', label: 'Hono · Bun.serve', file: 'fetch-hono.ts', requires: [], packages: ['hono'] },
+  { runtime: 'bun', name: 'bun-elysia', label: 'Elysia · Bun.serve', file: 'elysia.ts', requires: [], packages: ['elysia'] },
+  {
+    runtime: 'bun',
+    name: 'bun-postern',
+    label: 'postern framework · Bun.serve (toFetch)',
+    file: 'fetch-postern.ts',
+    requires: ['lib/framework/app.ts', 'lib/adapters/to-fetch.ts'],
+    packages: [],
+  },
+  { runtime: 'deno', name: 'deno', label: 'Deno.serve (bare)', file: 'fetch-bare.ts', requires: [], packages: [] },
+  { runtime: 'deno', name: 'deno-hono', label: 'Hono · Deno.serve', file: 'fetch-hono.ts', requires: [], packages: ['hono'] },
+  {
+    runtime: 'deno',
+    name: 'deno-postern',
+    label: 'postern framework · Deno.serve (toFetch)',
+    file: 'fetch-postern.ts',
+    requires: ['lib/framework/app.ts', 'lib/adapters/to-fetch.ts'],
+    packages: [],
+  },
+]
+
+/** Display names of the runtimes, in report order. */
+export const RUNTIMES: ReadonlyArray<{ runtime: Runtime; name: string; bare: string }> = [
+  { runtime: 'node', name: 'Node', bare: 'node' },
+  { runtime: 'bun', name: 'Bun', bare: 'bun' },
+  { runtime: 'deno', name: 'Deno', bare: 'deno' },
 ]
 
 /** The repository root (bench/..). */
@@ -54,8 +101,15 @@ export function peerByName(name: string): PeerInfo | undefined {
   return PEERS.find((p) => p.name === name)
 }
 
-/** Why a peer cannot run yet (a missing repository file), or null. */
+/** The binary of a runtime other than Node: the one from its npm package (devDependencies), or null for Node (process.execPath). */
+export function runtimeBinary(runtime: Runtime): string | null {
+  return runtime === 'node' ? null : fileURLToPath(new URL(`../node_modules/.bin/${runtime}`, import.meta.url))
+}
+
+/** Why a peer cannot run (its runtime's binary or a repository file missing), or null. */
 export function missingFor(peer: PeerInfo): string | null {
+  const binary = runtimeBinary(peer.runtime)
+  if (binary !== null && !existsSync(binary)) return `${peer.runtime} is not installed: ${binary} missing (npm ci installs it)`
   const missing = peer.requires.filter((file) => !existsSync(new URL(`../${file}`, import.meta.url)))
   return missing.length === 0 ? null : `not available yet: ${missing.join(', ')} missing`
 }

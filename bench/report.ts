@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import type { Cell, SuiteResult } from './harness.js'
 import { SATURATED } from './harness.js'
 import { packageVersion } from './load.js'
-import { PEERS, ROOT } from './peer.js'
+import { PEERS, ROOT, RUNTIMES, runtimeBinary, type Runtime } from './peer.js'
 import type { Scenario } from './scenarios.js'
 
 export interface Meta {
@@ -31,7 +31,7 @@ export interface Meta {
 export interface Report {
   meta: Meta
   scenarios: Array<Pick<Scenario, 'id' | 'title' | 'unit' | 'method' | 'path'>>
-  peers: Array<{ name: string; label: string }>
+  peers: Array<{ name: string; label: string; runtime: Runtime }>
   cells: Cell[]
   skipped: SuiteResult['skipped']
 }
@@ -44,9 +44,25 @@ function gitCommit(): string {
   }
 }
 
-/** Versions of every peer's packages, of the load generator, and of postern itself. */
+/** `bun --version` / `deno --version` of the installed binary, or null when it is missing or fails. */
+function runtimeVersion(runtime: Runtime): string | null {
+  const binary = runtimeBinary(runtime)
+  if (binary === null) return null
+  try {
+    const text = execFileSync(binary, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, NO_COLOR: '1' } })
+    return /(\d+\.\d+\.\d+\S*)/.exec(text)?.[1] ?? null
+  } catch {
+    return null
+  }
+}
+
+/** Versions of the runtimes, of every peer's packages, of the load generator, and of postern itself. */
 export function versions(): Record<string, string> {
   const out: Record<string, string> = {}
+  for (const { runtime } of RUNTIMES) {
+    const version = runtimeVersion(runtime)
+    if (version !== null) out[runtime] = version
+  }
   for (const peer of PEERS) for (const name of peer.packages) out[name] = packageVersion(name)
   const own = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
   out['postern'] = `${own.version} (${gitCommit()})`
@@ -108,21 +124,27 @@ export function markdown(report: Report): string {
   const cellOf = (scenario: string, peer: string): Cell | undefined => report.cells.find((c) => c.scenario === scenario && c.peer === peer)
 
   lines.push('## Summary: median of rounds (req/s; MB/s where the scenario says so)', '')
-  lines.push(row(['peer', ...scenarios.map((s) => `${s.id} · ${s.title}${s.unit === 'MB/s' ? ' (MB/s)' : ''}`)]))
-  lines.push(row([':--', ...scenarios.map(() => '--:')]))
-  for (const peer of peers) {
-    lines.push(
-      row([
-        labels.get(peer.name) ?? peer.name,
-        ...scenarios.map((s) => {
-          const cell = cellOf(s.id, peer.name)
-          if (cell === undefined) return '—'
-          return `${value(cell.median, cell.unit)}${cell.clientSaturated ? ' ⚠' : ''}${cell.problem !== undefined ? ' ✗' : ''}`
-        }),
-      ]),
-    )
+  const groups = RUNTIMES.map((r) => ({ ...r, peers: peers.filter((p) => p.runtime === r.runtime) })).filter((g) => g.peers.length > 0)
+  const runtimeName = (g: (typeof groups)[number]): string => `${g.name}${meta.versions[g.runtime] === undefined ? '' : ` ${meta.versions[g.runtime]}`}`
+  for (const [i, group] of groups.entries()) {
+    // The Node group comes first and keeps its historical shape; each other runtime gets its own table after it.
+    if (i > 0 || group.runtime !== 'node') lines.push(`On ${runtimeName(group)}:`, '')
+    lines.push(row(['peer', ...scenarios.map((s) => `${s.id} · ${s.title}${s.unit === 'MB/s' ? ' (MB/s)' : ''}`)]))
+    lines.push(row([':--', ...scenarios.map(() => '--:')]))
+    for (const peer of group.peers) {
+      lines.push(
+        row([
+          labels.get(peer.name) ?? peer.name,
+          ...scenarios.map((s) => {
+            const cell = cellOf(s.id, peer.name)
+            if (cell === undefined) return '—'
+            return `${value(cell.median, cell.unit)}${cell.clientSaturated ? ' ⚠' : ''}${cell.problem !== undefined ? ' ✗' : ''}`
+          }),
+        ]),
+      )
+    }
+    lines.push('')
   }
-  lines.push('')
   const legend: string[] = []
   if (report.cells.some((c) => c.clientSaturated))
     legend.push(`⚠ the load generator used ≥ ${Math.round(SATURATED * 100)} % of a core in some round: the client may be the bottleneck`)
@@ -132,29 +154,45 @@ export function markdown(report: Report): string {
   for (const s of scenarios) {
     const first = report.cells.find((c) => c.scenario === s.id)
     lines.push(`## ${s.id} · ${s.title}: ${s.unit}, ${first?.connections ?? '?'} connections, pipelining ${first?.pipelining ?? '?'}`, '')
-    lines.push(row(['peer', 'median', 'min–max', 'p99 ms', 'vs Fastify', 'of ceiling', 'client CPU', 'server CPU']))
-    lines.push(row([':--', '--:', '--:', '--:', '--:', '--:', '--:', '--:']))
-    const fastify = cellOf(s.id, 'fastify')?.median
-    const ceiling = cellOf(s.id, 'raw')?.median
     const notes: string[] = []
-    for (const peer of peers) {
-      const c = cellOf(s.id, peer.name)
-      if (c === undefined) continue
+    for (const group of groups) {
+      const cells = group.peers.map((p) => cellOf(s.id, p.name)).filter((c): c is Cell => c !== undefined)
+      if (cells.length === 0) continue
+      const node = group.runtime === 'node'
+      // Node: ratios to Fastify and to the raw socket ceiling; Bun and Deno: to the runtime's bare server and to Hono on it.
+      const base = cellOf(s.id, node ? 'fastify' : group.bare)?.median
+      const second = cellOf(s.id, node ? 'raw' : `${group.runtime}-hono`)?.median
+      if (!node) lines.push(`On ${runtimeName(group)}:`, '')
       lines.push(
         row([
-          labels.get(peer.name) ?? peer.name,
-          value(c.median, c.unit),
-          c.rounds.length === 0 ? '—' : `${value(c.min, c.unit)}–${value(c.max, c.unit)}`,
-          Number.isFinite(c.p99) ? c.p99.toFixed(c.p99 < 10 ? 2 : 1) : '—',
-          ratio(c.median, fastify),
-          ceiling !== undefined && Number.isFinite(ceiling) && Number.isFinite(c.median) ? pct(c.median / ceiling) : '—',
-          `${pct(c.clientCpu)}${c.clientSaturated ? ' ⚠' : ''}`,
-          pct(c.serverCpu),
+          'peer',
+          'median',
+          'min–max',
+          'p99 ms',
+          node ? 'vs Fastify' : `vs ${labels.get(group.bare) ?? group.bare}`,
+          node ? 'of ceiling' : 'vs Hono',
+          'client CPU',
+          'server CPU',
         ]),
       )
-      if (c.problem !== undefined) notes.push(`- ✗ ${labels.get(peer.name) ?? peer.name}: ${c.problem}`)
+      lines.push(row([':--', '--:', '--:', '--:', '--:', '--:', '--:', '--:']))
+      for (const c of cells) {
+        lines.push(
+          row([
+            labels.get(c.peer) ?? c.peer,
+            value(c.median, c.unit),
+            c.rounds.length === 0 ? '—' : `${value(c.min, c.unit)}–${value(c.max, c.unit)}`,
+            Number.isFinite(c.p99) ? c.p99.toFixed(c.p99 < 10 ? 2 : 1) : '—',
+            ratio(c.median, base),
+            node ? (second !== undefined && Number.isFinite(second) && Number.isFinite(c.median) ? pct(c.median / second) : '—') : ratio(c.median, second),
+            `${pct(c.clientCpu)}${c.clientSaturated ? ' ⚠' : ''}`,
+            pct(c.serverCpu),
+          ]),
+        )
+        if (c.problem !== undefined) notes.push(`- ✗ ${labels.get(c.peer) ?? c.peer}: ${c.problem}`)
+      }
+      lines.push('')
     }
-    lines.push('')
     if (notes.length > 0) lines.push(...notes, '')
   }
 

@@ -176,7 +176,7 @@ async function main(): Promise<void> {
       notes,
     },
     scenarios: scenarios.map(({ id, title, unit, method, path }) => ({ id, title, unit, method, path })),
-    peers: peers.map(({ name, label }) => ({ name, label })),
+    peers: peers.map(({ name, label, runtime }) => ({ name, label, runtime })),
     cells: result.cells,
     skipped: result.skipped,
   }
