@@ -1,6 +1,7 @@
 /**
  * A peer's own process: `node --import tsx bench/serve.ts <peer> <route>
- * [keepAliveMs]`. It starts the peer on 127.0.0.1, port 0, prints one JSON
+ * [keepAliveMs]` (or `bun run` / `deno run` for the Bun and Deno peers, which
+ * use only the Node APIs both implement: readline, process). It starts the peer on 127.0.0.1, port 0, prints one JSON
  * line `{"port":…}` on stdout, then answers commands read from stdin, one a
  * line: `mem` (process.memoryUsage after a GC when --expose-gc is on) and
  * `cpu` (process.cpuUsage). When stdin closes it closes the server and exits.
@@ -25,7 +26,10 @@ async function main(): Promise<void> {
     ...(keepAlive === undefined ? {} : { keepAliveTimeout: Number(keepAlive) }),
   })
   reply({ port: running.port, pid: process.pid })
-  const gc = (globalThis as { gc?: () => void }).gc
+  // Node and Deno expose gc() with --expose-gc; Bun has Bun.gc(true), which collects synchronously.
+  const runtime = globalThis as { gc?: () => void; Bun?: { gc(sync: boolean): void } }
+  const bun = runtime.Bun
+  const gc = runtime.gc ?? (bun === undefined ? undefined : () => bun.gc(true))
   const lines = createInterface({ input: process.stdin })
   lines.on('line', (line) => {
     if (line === 'mem') {

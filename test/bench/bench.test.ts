@@ -191,3 +191,78 @@ t.test('wrk support: Lua script and output parsing', async (t) => {
     clientCpu: 0.75,
   })
 })
+
+/** The Bun and Deno peers, by runtime; a runtime whose binary (from its npm package) is missing is skipped, saying so. */
+const RUNTIME_PEERS = {
+  bun: ['bun', 'bun-hono', 'bun-elysia', 'bun-postern'],
+  deno: ['deno', 'deno-hono', 'deno-postern'],
+} as const
+const missingBinary = (runtime: 'bun' | 'deno'): string | false => {
+  const binary = join(ROOT, 'node_modules/.bin', runtime)
+  return existsSync(binary) ? false : `${runtime} is not installed (${binary} missing): its peers are not covered`
+}
+
+for (const runtime of ['bun', 'deno'] as const) {
+  const peers = RUNTIME_PEERS[runtime]
+  t.test(`on ${runtime}: every peer answers scenarios 1–5 correctly; scenario 8 is skipped`, { skip: missingBinary(runtime) }, async (t) => {
+    const { code, stdout, stderr } = await bench(['--check', '--only', '1,2,3,4,5,8', '--peers', peers.join(',')])
+    t.equal(code, 0, `--check exits 0 (stderr: ${stderr.slice(-500)})`)
+    const lines = stdout.trim().split('\n')
+    for (const scenario of ['1', '2', '3', '4', '5']) for (const peer of peers) t.ok(lines.includes(`scenario ${scenario} · ${peer}: ok`), `scenario ${scenario} · ${peer}: ok`)
+    for (const peer of peers)
+      t.ok(
+        lines.some((l) => l.startsWith(`scenario 8 · ${peer}: skipped (does not serve this scenario`)),
+        `${peer} is listed as skipped for scenario 8`,
+      )
+  })
+}
+
+t.test(
+  'quick run with Node, Bun and Deno peers: grouped by runtime, ratios to the runtime’s bare server',
+  { skip: missingBinary('bun') && missingBinary('deno') ? 'neither bun nor deno is installed' : false },
+  async (t) => {
+    // A runtime whose binary is missing is left out of the run, and the test says so.
+    const runtimes = (['bun', 'deno'] as const).filter((runtime) => {
+      const missing = missingBinary(runtime)
+      if (missing !== false) t.comment(`skipped: ${missing}`)
+      return missing === false
+    })
+    const out = mkdtempSync(join(tmpdir(), 'postern-bench-test-'))
+    t.teardown(() => rmSync(out, { recursive: true, force: true }))
+    const peers = ['node', ...runtimes.flatMap((runtime) => RUNTIME_PEERS[runtime])]
+    const { code, stderr } = await bench(['--quick', '--only', '2', '--peers', peers.join(','), '--duration', '1', '--rounds', '1', '--warmup', '0', '--out', out])
+    t.equal(code, 0, `bench exits 0 (stderr: ${stderr.slice(-500)})`)
+    const json = readdirSync(out).find((f) => f.endsWith('.json'))
+    const report = JSON.parse(readFileSync(join(out, json ?? ''), 'utf8')) as ReportJson & { peers: Array<{ name: string; runtime: string }> }
+    t.same(
+      report.peers.map((p) => `${p.name}:${p.runtime}`),
+      peers.map((name) => `${name}:${name.startsWith('bun') ? 'bun' : name.startsWith('deno') ? 'deno' : 'node'}`),
+      'every peer carries its runtime',
+    )
+    for (const runtime of runtimes) t.match(report.meta.versions[runtime], /^\d+\.\d+\.\d+/, `${runtime}'s version is recorded`)
+    t.match(report.meta.versions, { elysia: /^\d+\.\d+\.\d+/ }, 'and Elysia’s')
+    for (const cell of report.cells) {
+      t.equal(cell.problem, undefined, `${cell.peer} answered correctly without errors`)
+      t.ok(typeof cell.median === 'number' && cell.median > 0, `${cell.peer} has a positive req/s (${String(cell.median)})`)
+    }
+    const markdown = readFileSync(join(out, 'latest.md'), 'utf8')
+    for (const [runtime, name, bare] of [
+      ['bun', 'Bun', 'Bun.serve (bare)'],
+      ['deno', 'Deno', 'Deno.serve (bare)'],
+    ] as const) {
+      if (!runtimes.includes(runtime)) continue
+      const rows = table(markdown.slice(markdown.indexOf('## 2 · ')), new RegExp(`^On ${name} \\d+\\.\\d+\\.\\d+`))
+      t.same(rows[0], ['peer', 'median', 'min–max', 'p99 ms', `vs ${bare}`, 'vs Hono', 'client CPU', 'server CPU'], `${name}'s table compares with its bare server and Hono`)
+      t.equal(rows.length, 2 + RUNTIME_PEERS[runtime].length, `${name}'s table has one row per ${name} peer`)
+      t.same(rows[2]?.slice(0, 1), [bare], 'the bare server comes first')
+      t.equal(rows[2]?.[4], '1.00×', 'and is its own base')
+      for (const row of rows.slice(3)) t.match(row[4] ?? '', /^\d+\.\d\d×$/, `${row[0] ?? ''} has a ratio to ${bare}`)
+    }
+    const summary = table(markdown, /^## Summary/)
+    t.same(
+      summary.slice(2).map((r) => r[0]),
+      ['node:http (bare)'],
+      'the Node group stays the first summary table, as before',
+    )
+  },
+)
