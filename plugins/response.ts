@@ -11,6 +11,7 @@
 import type { Body, BodyIterable, Chunk, Environ, GatewayApp, Headers, StartResponse } from '../lib/gateway/spec.js'
 import { statusLine } from '../lib/gateway/headers.js'
 import { publicMessage, statusOf } from '../lib/gateway/errors.js'
+import { replayAsync, replaySync } from '../lib/gateway/replay.js'
 
 /** A serialized response payload: one chunk, a stream of chunks, or nothing. */
 export type Payload = Chunk | BodyIterable | null
@@ -199,43 +200,16 @@ export function primeStream(stream: BodyIterable): BodyIterable | Promise<BodyIt
     } catch (error) {
       return closeAfter(error)
     }
-    return first.then((result) => {
-      let pending: IteratorResult<Chunk> | null = result
-      const primed: Body = {
-        [Symbol.asyncIterator]: (): AsyncIterator<Chunk> => ({
-          next: () => {
-            if (pending === null) return it.next()
-            const r = pending
-            pending = null
-            return Promise.resolve(r)
-          },
-          return: (value?: unknown) => (typeof it.return === 'function' ? it.return(value) : Promise.resolve({ done: true as const, value: undefined })),
-        }),
-      }
-      if (typeof close === 'function') primed.close = () => close.call(stream)
-      return primed as BodyIterable
-    }, closeAfter)
+    return first.then((result) => replayAsync(stream as Body, it, result) as BodyIterable, closeAfter)
   }
   const it = (stream as Iterable<Chunk>)[Symbol.iterator]()
-  let pending: IteratorResult<Chunk> | null
+  let first: IteratorResult<Chunk>
   try {
-    pending = it.next()
+    first = it.next()
   } catch (error) {
     return closeAfter(error)
   }
-  const primed: Body = {
-    [Symbol.iterator]: (): Iterator<Chunk> => ({
-      next: () => {
-        if (pending === null) return it.next()
-        const r = pending
-        pending = null
-        return r
-      },
-      return: (value?: unknown) => (typeof it.return === 'function' ? it.return(value) : { done: true as const, value: undefined }),
-    }),
-  }
-  if (typeof close === 'function') primed.close = () => close.call(stream)
-  return primed as BodyIterable
+  return replaySync(stream as Body, it, first) as BodyIterable
 }
 
 /** A handler for a bare gateway stack: the environ in, a value out; it may set `reply.status`/`reply.headers`. */
