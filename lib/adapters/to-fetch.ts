@@ -24,8 +24,10 @@ export interface FetchAdapterOptions {
 /**
  * A Fetch handler. The optional second argument is what the host passes:
  * Deno's `ServeHandlerInfo` or Bun's `Server`, read for the client address.
+ * A response known at once (a sync app with a whole body) is returned as
+ * is, without a promise, as Bun and Deno serve fastest; `await` takes both.
  */
-export type FetchHandler = (request: Request, info?: unknown) => Promise<Response>
+export type FetchHandler = (request: Request, info?: unknown) => Response | Promise<Response>
 
 const consoleErrors: ErrorStream = {
   write(message) {
@@ -38,45 +40,68 @@ const consoleErrors: ErrorStream = {
 export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): FetchHandler {
   const errors = options.errors ?? consoleErrors
   const limit = options.maxBodySize ?? DEFAULT_BODY_LIMIT
-  return (request, info) =>
-    new Promise<Response>((resolve) => {
-      const call = new FetchCall(request, resolve, errors)
-      let environ: Environ
-      try {
-        environ = environOf(request, info, errors, limit)
-      } catch (error) {
-        call.refuseFor(error)
-        return
-      }
-      call.run(app, environ)
-    })
+  const locals = new LocalAddresses()
+  return (request, info) => {
+    const call = new FetchCall(request, errors)
+    let environ: Environ
+    try {
+      environ = environOf(request, info, errors, limit, locals)
+    } catch (error) {
+      call.refuseFor(error)
+      return call.response()
+    }
+    call.run(app, environ)
+    return call.response()
+  }
 }
 
 /**
  * One app call whose response becomes a Fetch `Response`: the runner's sink
  * for Bun, Deno and other Fetch hosts. A whole body becomes the `Response`'s
- * bytes; a streamed one a pull-driven `ReadableStream`, so a slow client
- * slows the app, and a client that leaves cancels the stream, which closes
- * the app's body.
+ * bytes (a string as it is: the host encodes it natively); a streamed one a
+ * pull-driven `ReadableStream`, so a slow client slows the app, and a client
+ * that leaves cancels the stream, which closes the app's body.
  */
 class FetchCall extends GatewayCall {
-  private readonly resolve: (response: Response) => void
   private readonly errors: ErrorStream
+  /** The response once known, and who waits for it when it was not known at once. */
+  private result: Response | null = null
+  private resolve: ((response: Response) => void) | null = null
   private controller: ReadableStreamDefaultController<Uint8Array> | null = null
   private waiting: (() => void) | null = null
 
-  constructor(request: Request, resolve: (response: Response) => void, errors: ErrorStream) {
+  constructor(request: Request, errors: ErrorStream) {
     super(request.method, request.url)
-    this.resolve = resolve
     this.errors = errors
   }
 
-  private init(length: number): ResponseInit {
-    const headers = new Headers()
-    for (const [name, value] of this.headers) headers.append(name, value)
-    // A HEAD answer carries the length a GET would have (RFC 9110 §9.3.2).
-    if (length >= 0 && this.facts!.declaredLength < 0 && this.code !== 204 && this.code !== 304) headers.set('content-length', String(length))
-    return { status: this.code, statusText: this.status.slice(4), headers }
+  /** The response: at once when the app already produced it, else a promise of it. */
+  response(): Response | Promise<Response> {
+    if (this.result !== null) return this.result
+    return new Promise<Response>((resolve) => {
+      this.resolve = resolve
+    })
+  }
+
+  private settle(response: Response): void {
+    this.result = response
+    this.resolve?.(response)
+  }
+
+  /**
+   * The status and headers. The app's header list is a `HeadersInit` as it
+   * is (pairs, repeats kept). A whole body's length is the host's to send,
+   * as for any `new Response(body)` (Deno's costs more than the rest of the
+   * response when given); only a HEAD answer, which has no body to measure,
+   * carries the length a GET would have (RFC 9110 §9.3.2).
+   */
+  private init(headLength: number): ResponseInit {
+    const headers =
+      headLength >= 0 && this.facts!.declaredLength < 0 && this.code !== 204 && this.code !== 304 ? [...this.headers, ['content-length', String(headLength)]] : this.headers
+    // The standard reason is left to the host: Deno's fast path takes a 200 only without one.
+    const reason = this.status.slice(4)
+    if (reason === STATUS_TEXT[this.code]) return { status: this.code, headers: headers as [string, string][] }
+    return { status: this.code, statusText: reason, headers: headers as [string, string][] }
   }
 
   /** Whether a Fetch `Response` may carry a body: never for HEAD, 204, 205 or 304. */
@@ -84,13 +109,18 @@ class FetchCall extends GatewayCall {
     return this.noBody || this.code === 205
   }
 
-  protected sendWhole(chunks: readonly Chunk[], total: number): void {
-    this.resolve(new Response(this.bodiless || total === 0 ? null : joinChunks(chunks, total), this.init(total)))
+  protected sendWhole(chunks: readonly Chunk[], total: number, strings: boolean): void {
+    if (this.bodiless || total === 0) {
+      this.settle(new Response(null, this.init(this.bodiless ? total : -1)))
+      return
+    }
+    const body = strings ? (chunks.length === 1 ? (chunks[0] as string) : chunks.join('')) : joinChunks(chunks, total)
+    this.settle(new Response(body, this.init(-1)))
   }
 
   protected sendHead(): void {
     if (this.bodiless) {
-      this.resolve(new Response(null, this.init(-1)))
+      this.settle(new Response(null, this.init(-1)))
       return
     }
     const stream = new ReadableStream<Uint8Array>(
@@ -107,7 +137,7 @@ class FetchCall extends GatewayCall {
       },
       { highWaterMark: 0 },
     )
-    this.resolve(new Response(stream, this.init(-1)))
+    this.settle(new Response(stream, this.init(-1)))
   }
 
   protected sendChunk(chunk: Chunk): void {
@@ -126,7 +156,7 @@ class FetchCall extends GatewayCall {
   protected sendError(status: number, message: string): void {
     const body = chunkBytes(`${message}\n`)
     const headers = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.byteLength) }
-    this.resolve(new Response(this.method === 'HEAD' ? null : body, { status, statusText: STATUS_TEXT[status] ?? '', headers }))
+    this.settle(new Response(this.method === 'HEAD' ? null : body, { status, statusText: STATUS_TEXT[status] ?? '', headers }))
   }
 
   /** Bytes went out: an errored stream makes the host cut the response. */
@@ -166,48 +196,47 @@ class FetchCall extends GatewayCall {
  */
 export function fetchEnviron(request: Request, info: unknown, errors: ErrorStream, limit = DEFAULT_BODY_LIMIT): Environ | null {
   try {
-    return environOf(request, info, errors, limit)
+    return environOf(request, info, errors, limit, new LocalAddresses())
   } catch {
     return null
   }
 }
 
 /** The environ for a Fetch request; throws a 400 GatewayError when the path cannot be decoded. */
-function environOf(request: Request, info: unknown, errors: ErrorStream, limit: number): Environ {
+function environOf(request: Request, info: unknown, errors: ErrorStream, limit: number, locals: LocalAddresses): Environ {
   const url = request.url
   // `request.url` is absolute; the target is what follows the authority, as sent (not re-encoded by URL).
   const scheme = url.indexOf('://')
   const slash = url.indexOf('/', scheme + 3)
-  const origin = slash < 0 ? url : url.slice(0, slash)
+  const host = slash < 0 ? url.slice(scheme + 3) : url.slice(scheme + 3, slash)
   const target = slash < 0 ? '/' : url.slice(slash)
-  const https = url.startsWith('https:')
-  const host = origin.slice(scheme + 3)
-  const remote = remoteOf(request, info)
-  const bracket = host.lastIndexOf(']')
-  const colon = host.lastIndexOf(':')
-  const port = colon > bracket ? host.slice(colon + 1) : ''
-  const name = colon > bracket ? host.slice(0, colon) : host
-  const local = localOf(info)
-  const connection: ConnectionInfo = {
-    serverName: local?.address ?? (name.startsWith('[') ? name.slice(1, -1) : name),
-    serverPort: local?.port ?? (port !== '' ? port : https ? '443' : '80'),
-    remoteAddr: remote.address,
-    remotePort: remote.port,
-    scheme: https ? 'https' : 'http',
-    errors,
-    multiprocess: false,
-  }
+  const connection = locals.connection(info, host, url.charCodeAt(4) === 0x73 /* https: */, errors)
   const headers: string[] = []
   request.headers.forEach((value, name) => {
     headers.push(name, value)
   })
-  const input = new StreamInput(streamChunks(request.body), null, limit)
-  const environ = buildEnviron(request.method, target, 'HTTP/1.1', headers, connection, input)
+  const method = request.method
+  const input = new StreamInput(new RequestBody(request), null, limit)
+  const environ = buildEnviron(method, target, 'HTTP/1.1', headers, connection, input)
   // The URL's authority is the request's host: hosts put the Host header there, or an
   // absolute-form target's authority, which wins over Host (RFC 9112 §3.2.2).
   environ.HTTP_HOST = host
-  input.length = /^\d+$/.test(environ.CONTENT_LENGTH) ? Number(environ.CONTENT_LENGTH) : request.body === null ? 0 : null
+  // A GET or HEAD `Request` cannot carry a body (the Fetch standard), so its stream is not even looked at.
+  if (/^\d+$/.test(environ.CONTENT_LENGTH)) input.length = Number(environ.CONTENT_LENGTH)
+  else input.length = method === 'GET' || method === 'HEAD' || request.body === null ? 0 : null
+  if (connection.remoteAddr === LATER) remoteLater(environ, request, info as BunServer)
   return environ
+}
+
+/** A request's body stream, opened only when the app reads `gateway.input`. */
+class RequestBody implements AsyncIterable<Uint8Array> {
+  private readonly request: Request
+  constructor(request: Request) {
+    this.request = request
+  }
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return streamChunks(this.request.body)
+  }
 }
 
 /** A request body stream as an async iterable (not every runtime makes streams iterable). */
@@ -228,27 +257,130 @@ async function* streamChunks(stream: ReadableStream<Uint8Array> | null): AsyncGe
   }
 }
 
-/**
- * The address the server listens on, from Bun's server (`hostname`, `port`);
- * Deno's handler info does not say it, so there the URL's authority stands in.
- */
-function localOf(info: unknown): { address: string; port: string } | null {
-  if (typeof info !== 'object' || info === null) return null
-  const bun = info as { hostname?: unknown; port?: unknown; requestIP?: unknown }
-  if (typeof bun.requestIP !== 'function' || typeof bun.hostname !== 'string' || typeof bun.port !== 'number') return null
-  return { address: bun.hostname, port: String(bun.port) }
+/** The part of Bun's `Server` read here: where it listens, and a request's client address. */
+interface BunServer {
+  hostname: string
+  port: number
+  requestIP(request: Request): { address?: unknown; port?: unknown } | null
 }
 
-/** The client's address, from Deno's handler info (`remoteAddr`) or Bun's server (`requestIP`). */
-function remoteOf(request: Request, info: unknown): { address: string; port: string } {
-  if (typeof info === 'object' && info !== null) {
-    const deno = (info as { remoteAddr?: { hostname?: unknown; port?: unknown } }).remoteAddr
-    if (deno !== undefined && typeof deno.hostname === 'string') return { address: deno.hostname, port: String(deno.port ?? '') }
-    const bun = info as { requestIP?: (r: Request) => { address?: unknown; port?: unknown } | null }
-    if (typeof bun.requestIP === 'function') {
-      const ip = bun.requestIP(request)
-      if (ip !== null && typeof ip.address === 'string') return { address: ip.address, port: String(ip.port ?? '') }
+function isBunServer(info: unknown): info is BunServer {
+  if (typeof info !== 'object' || info === null) return false
+  const bun = info as Partial<BunServer>
+  return typeof bun.requestIP === 'function' && typeof bun.hostname === 'string' && typeof bun.port === 'number'
+}
+
+/** Marks a client address that Bun is asked for only when the app reads it. */
+const LATER = '\0later'
+
+/**
+ * The connection facts of the environ, built once per host and server rather
+ * than per request (reading Bun's `hostname`/`port` costs as much as
+ * answering a small request). Where the server listens comes from Bun's
+ * server; Deno's handler info does not say it, so there the URL's authority
+ * stands in. The client address is Deno's `remoteAddr`; on Bun it is read
+ * when the app asks (`requestIP` is the costliest call of a small request).
+ */
+class LocalAddresses {
+  private lastInfo: unknown = undefined
+  private lastHost = ''
+  private lastHttps = false
+  private lastErrors: ErrorStream | null = null
+  private last: ConnectionInfo | null = null
+
+  connection(info: unknown, host: string, https: boolean, errors: ErrorStream): ConnectionInfo {
+    const deno = denoRemote(info)
+    const last = this.last
+    if (last !== null && deno === null && info === this.lastInfo && host === this.lastHost && https === this.lastHttps && errors === this.lastErrors) return last
+    let serverName: string
+    let serverPort: string
+    let remote = deno ?? { address: '', port: '' }
+    if (isBunServer(info)) {
+      serverName = info.hostname
+      serverPort = String(info.port)
+      remote = { address: LATER, port: LATER }
+    } else {
+      const bracket = host.lastIndexOf(']')
+      const colon = host.lastIndexOf(':')
+      const name = colon > bracket ? host.slice(0, colon) : host
+      serverName = name.startsWith('[') ? name.slice(1, -1) : name
+      serverPort = colon > bracket ? host.slice(colon + 1) : https ? '443' : '80'
     }
+    const connection: ConnectionInfo = {
+      serverName,
+      serverPort,
+      remoteAddr: remote.address,
+      remotePort: remote.port,
+      scheme: https ? 'https' : 'http',
+      errors,
+      multiprocess: false,
+    }
+    if (deno === null) {
+      this.lastInfo = info
+      this.lastHost = host
+      this.lastHttps = https
+      this.lastErrors = errors
+      this.last = connection
+    }
+    return connection
   }
-  return { address: '', port: '' }
+}
+
+/** The client's address from Deno's handler info (`remoteAddr`), or null elsewhere. */
+function denoRemote(info: unknown): { address: string; port: string } | null {
+  if (typeof info !== 'object' || info === null) return null
+  const deno = (info as { remoteAddr?: { hostname?: unknown; port?: unknown } }).remoteAddr
+  if (deno === undefined || typeof deno.hostname !== 'string') return null
+  return { address: deno.hostname, port: String(deno.port ?? '') }
+}
+
+/** The request and server behind an environ whose client address is read when asked. */
+const pendingRemote = new WeakMap<object, { request: Request; server: BunServer; address?: string; port?: string }>()
+
+function remoteKey(environ: object, key: 'address' | 'port'): string {
+  const pending = pendingRemote.get(environ)
+  if (pending === undefined) return ''
+  if (pending.address === undefined) {
+    const ip = pending.server.requestIP(pending.request)
+    pending.address = ip !== null && typeof ip.address === 'string' ? ip.address : ''
+    pending.port = ip !== null && ip.port !== undefined ? String(ip.port) : ''
+  }
+  return pending[key]!
+}
+
+function assigned(environ: object, key: string, value: unknown): void {
+  Object.defineProperty(environ, key, { configurable: true, enumerable: true, writable: true, value })
+}
+
+/** One set of accessors for every request (no closures per request): they find the request in `pendingRemote`. */
+const REMOTE_KEYS: PropertyDescriptorMap = {
+  REMOTE_ADDR: {
+    configurable: true,
+    enumerable: true,
+    get(this: object) {
+      return remoteKey(this, 'address')
+    },
+    set(this: object, value: unknown) {
+      assigned(this, 'REMOTE_ADDR', value)
+    },
+  },
+  REMOTE_PORT: {
+    configurable: true,
+    enumerable: true,
+    get(this: object) {
+      return remoteKey(this, 'port')
+    },
+    set(this: object, value: unknown) {
+      assigned(this, 'REMOTE_PORT', value)
+    },
+  },
+}
+
+/**
+ * `REMOTE_ADDR` and `REMOTE_PORT` as keys that ask Bun on first read (and
+ * stay assignable, for middleware that rewrites them behind a proxy).
+ */
+function remoteLater(environ: Environ, request: Request, server: BunServer): void {
+  pendingRemote.set(environ, { request, server })
+  Object.defineProperties(environ, REMOTE_KEYS)
 }
