@@ -18,9 +18,21 @@ export function environHeaders(environ: Environ): Headers {
     if (!key.startsWith('HTTP_')) continue
     const value = environ[key]
     if (typeof value !== 'string') continue
-    headers.push([key.slice(5).toLowerCase().replace(/_/g, '-'), value])
+    headers.push([fieldName(key), value])
   }
   if (environ.CONTENT_TYPE !== '') headers.push(['content-type', environ.CONTENT_TYPE])
   if (environ.CONTENT_LENGTH !== '') headers.push(['content-length', environ.CONTENT_LENGTH])
   return headers
+}
+
+/** `HTTP_*` key → field name, converted once per key (bounded: a flood of new names only stops the caching). */
+const names = new Map<string, string>()
+
+function fieldName(key: string): string {
+  let name = names.get(key)
+  if (name === undefined) {
+    name = key.slice(5).toLowerCase().replace(/_/g, '-')
+    if (names.size < 1024) names.set(key, name)
+  }
+  return name
 }

@@ -8,12 +8,30 @@
  */
 import { describeError } from '../gateway/errors.js'
 
-/** Copies a class's methods and accessors onto an instance, so a swapped prototype cannot hide them. */
+/** Each class's methods, read once rather than per object. */
+const methodsOf = new WeakMap<object, Array<[string | symbol, unknown]>>()
+
+/**
+ * Copies a class's methods onto an instance, so a swapped prototype cannot
+ * hide them. They become plain data properties, the same function objects
+ * for every instance: stores, where defining them (or accessors) would cost
+ * microseconds per object. The classes keep their state in data properties
+ * for the same reason, not in getters.
+ */
 export function pinMethods(target: object, proto: object): void {
-  for (const key of Reflect.ownKeys(proto)) {
-    if (key === 'constructor') continue
-    Object.defineProperty(target, key, Reflect.getOwnPropertyDescriptor(proto, key)!)
+  let methods = methodsOf.get(proto)
+  if (methods === undefined) {
+    methods = []
+    for (const key of Reflect.ownKeys(proto)) {
+      if (key === 'constructor') continue
+      const descriptor = Reflect.getOwnPropertyDescriptor(proto, key)!
+      if (!('value' in descriptor)) throw new TypeError(`${String(key)}: an accessor cannot be pinned cheaply; keep the state in a data property`)
+      methods.push([key, descriptor.value])
+    }
+    methodsOf.set(proto, methods)
   }
+  const slots = target as Record<string | symbol, unknown>
+  for (let i = 0; i < methods.length; i++) slots[methods[i]![0]] = methods[i]![1]
 }
 
 /**

@@ -38,19 +38,30 @@ export class BridgeRequest extends Readable {
     this.socket = this.connection = socket
     this.method = environ.REQUEST_METHOD
     this.url = environTarget(environ)
-    const version = /^HTTP\/(\d)\.(\d)$/.exec(environ.SERVER_PROTOCOL)
+    const protocol = environ.SERVER_PROTOCOL
+    const version = protocol === 'HTTP/1.1' ? null : /^HTTP\/(\d)\.(\d)$/.exec(protocol)
     this.httpVersionMajor = version === null ? 1 : Number(version[1])
     this.httpVersionMinor = version === null ? 1 : Number(version[2])
-    this.httpVersion = `${this.httpVersionMajor}.${this.httpVersionMinor}`
+    this.httpVersion = version === null ? '1.1' : `${this.httpVersionMajor}.${this.httpVersionMinor}`
     this.#input = environ['gateway.input']
     const headers: Record<string, string> = {}
+    const distinct: Record<string, string[]> = {}
     const raw: string[] = []
-    for (const [name, value] of environHeaders(environ)) raw.push(name, (headers[name] = value))
+    const fields = environHeaders(environ)
+    for (let i = 0; i < fields.length; i++) {
+      const [name, value] = fields[i]!
+      raw.push(name, value)
+      headers[name] = value
+      distinct[name] = [value]
+    }
     // A body of unknown length came chunked: Node apps (type-is, Fastify) look for this to know a body is there.
-    if (this.#input.length === null && headers['transfer-encoding'] === undefined) raw.push('transfer-encoding', (headers['transfer-encoding'] = 'chunked'))
+    if (this.#input.length === null && headers['transfer-encoding'] === undefined) {
+      raw.push('transfer-encoding', (headers['transfer-encoding'] = 'chunked'))
+      distinct['transfer-encoding'] = ['chunked']
+    }
     this.headers = headers
     this.rawHeaders = raw
-    this.headersDistinct = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]]))
+    this.headersDistinct = distinct
   }
 
   override _read(): void {

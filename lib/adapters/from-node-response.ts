@@ -36,6 +36,19 @@ export class BridgeResponse extends EventEmitter {
   writableObjectMode = false
   /** Resolves with the gateway body once the response started; rejects if it failed before. */
   readonly body: Promise<Body>
+  // Node's state properties, as data kept in step with the private state by #sync()
+  // (getters would have to be defined on each object: see pinMethods).
+  headersSent = false
+  /** Some middleware (compression, older Express helpers) test `_header`. */
+  _header: string | null = null
+  writableEnded = false
+  finished = false
+  writableFinished = false
+  writable = true
+  destroyed = false
+  writableLength = 0
+  writableNeedDrain = false
+  writableCorked = 0
 
   #startResponse: StartResponse
   #headers = new Map<string, [name: string, value: HeaderValue]>()
@@ -67,14 +80,6 @@ export class BridgeResponse extends EventEmitter {
   }
 
   // ---- head ----
-
-  get headersSent(): boolean {
-    return this.#headSent
-  }
-  /** Some middleware (compression, older Express helpers) test `_header`. */
-  get _header(): string | null {
-    return this.#headSent ? `HTTP/1.1 ${this.statusCode}` : null
-  }
 
   setHeader(name: string, value: HeaderValue): this {
     if (this.#headSent) throw Object.assign(new Error('Cannot set headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' })
@@ -125,6 +130,7 @@ export class BridgeResponse extends EventEmitter {
       for (const name of Object.keys(headers)) if (headers[name] !== undefined) this.setHeader(name, headers[name]!)
     }
     this.#headSent = true
+    this.#sync()
     return this
   }
   _implicitHeader(): void {
@@ -145,30 +151,6 @@ export class BridgeResponse extends EventEmitter {
 
   // ---- body ----
 
-  get writableEnded(): boolean {
-    return this.#ended
-  }
-  get finished(): boolean {
-    return this.#ended
-  }
-  get writableFinished(): boolean {
-    return this.#finished
-  }
-  get writable(): boolean {
-    return !this.#ended && !this.#closed
-  }
-  get destroyed(): boolean {
-    return this.#closed
-  }
-  get writableLength(): number {
-    return this.#queued
-  }
-  get writableNeedDrain(): boolean {
-    return this.#needDrain
-  }
-  get writableCorked(): number {
-    return 0
-  }
   cork(): void {}
   uncork(): void {}
 
@@ -189,6 +171,7 @@ export class BridgeResponse extends EventEmitter {
     this.#startSoon()
     const ok = this.#queued < this.writableHighWaterMark
     if (!ok) this.#needDrain = true
+    this.#sync()
     return ok
   }
 
@@ -208,12 +191,14 @@ export class BridgeResponse extends EventEmitter {
     const bytes = chunk === undefined || chunk === null ? null : toBytes(chunk, typeof encoding === 'string' ? encoding : undefined)
     if (!this.#headSent) this._implicitHeader()
     this.#ended = true
+    this.#sync()
     if (this.#closed) return this
     if (!this.#started) {
       // Everything was written in this tick: one body of known length.
       const chunks = this.#queue.map((item) => item.bytes)
       for (const item of this.#queue.splice(0)) if (item.callback !== undefined) process.nextTick(item.callback)
       this.#queued = 0
+      this.#sync()
       if (bytes !== null && bytes.byteLength > 0) chunks.push(bytes)
       this.#start(chunks)
     } else {
@@ -232,6 +217,18 @@ export class BridgeResponse extends EventEmitter {
     } else if (!this.#finished) this.#error = failure
     this.#close(false)
     return this
+  }
+
+  /** Brings Node's state properties in step with the private state, after each change of it. */
+  #sync(): void {
+    this.headersSent = this.#headSent
+    this._header = this.#headSent ? `HTTP/1.1 ${this.statusCode}` : null
+    this.writableEnded = this.finished = this.#ended
+    this.writableFinished = this.#finished
+    this.writable = !this.#ended && !this.#closed
+    this.destroyed = this.#closed
+    this.writableLength = this.#queued
+    this.writableNeedDrain = this.#needDrain
   }
 
   /**
@@ -294,6 +291,7 @@ export class BridgeResponse extends EventEmitter {
     }
     this.#queue.push({ bytes, callback })
     this.#queued += bytes.byteLength
+    this.#sync()
     this.#wakeUp()
   }
 
@@ -315,6 +313,7 @@ export class BridgeResponse extends EventEmitter {
           this.#needDrain = false
           process.nextTick(() => this.emit('drain'))
         }
+        this.#sync()
         return { done: false, value: item.bytes }
       }
       if (this.#ended) {
@@ -331,6 +330,7 @@ export class BridgeResponse extends EventEmitter {
   #finish(): void {
     if (this.#finished) return
     this.#finished = true
+    this.#sync()
     process.nextTick(() => this.emit('finish'))
   }
 
@@ -338,6 +338,7 @@ export class BridgeResponse extends EventEmitter {
   #close(complete: boolean): void {
     if (this.#closed) return
     this.#closed = true
+    this.#sync()
     if (complete && this.#ended) this.#finish()
     else {
       // The client went away (or the response failed): tell the app the way Node does.
