@@ -12,6 +12,12 @@ import type { Socket } from 'node:net'
 
 /** Writes gathered beyond this many bytes are flushed at once. */
 const BATCH_LIMIT = 64 * 1024
+/**
+ * A batch of strings and bytes up to this size is copied into one buffer:
+ * one plain write costs less than the copy, where corked writes go through
+ * Node's `writev` path (an array and a request per write).
+ */
+const COPY_LIMIT = 16 * 1024
 
 /** What the writer tells its connection. */
 export interface WriterOwner {
@@ -66,6 +72,7 @@ export class SocketWriter {
     this.flushScheduled = false
     const batch = this.batch
     if (batch.length === 0 || this.closed) return
+    const bytes = this.batchBytes
     this.batch = []
     this.batchBytes = 0
     const socket = this.socket
@@ -74,6 +81,7 @@ export class SocketWriter {
       let strings = true
       for (let i = 0; i < batch.length; i++) if (typeof batch[i] !== 'string') strings = false
       if (strings) socket.write(batch.join(''))
+      else if (bytes <= COPY_LIMIT) socket.write(joinBatch(batch))
       else {
         socket.cork()
         for (let i = 0; i < batch.length; i++) socket.write(batch[i]!)
@@ -125,4 +133,24 @@ export class SocketWriter {
   close(): void {
     this.closed = true
   }
+}
+
+/** A batch of strings (UTF-8, as `socket.write` sends them) and bytes as one buffer. */
+function joinBatch(batch: ReadonlyArray<string | Uint8Array>): Buffer {
+  let total = 0
+  for (let i = 0; i < batch.length; i++) {
+    const part = batch[i]!
+    total += typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength
+  }
+  const out = Buffer.allocUnsafe(total)
+  let offset = 0
+  for (let i = 0; i < batch.length; i++) {
+    const part = batch[i]!
+    if (typeof part === 'string') offset += out.write(part, offset)
+    else {
+      out.set(part, offset)
+      offset += part.byteLength
+    }
+  }
+  return out
 }
