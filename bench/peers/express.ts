@@ -3,13 +3,14 @@
  * the body, Ajv to validate it, and a piped stream. Run with
  * NODE_ENV=production, as Express's production guide advises.
  */
-import express from 'express'
+import express, { type Express } from 'express'
 import { Readable, pipeline } from 'node:stream'
-import { JSON_BODY, TEXT_BODY, streamChunks, userReply } from '../scenarios.js'
+import { JSON_BODY, TEXT_BODY, streamChunks, userReply, type Route } from '../scenarios.js'
 import type { Serve } from '../peer.js'
 import { validateEcho } from './schema.js'
 
-export const serve: Serve = async (route, options) => {
+/** The scenarios as an Express app; served by its own server here and on postern's (express-postern.ts). */
+export function expressApp(route: Route): Express {
   const app = express()
   switch (route) {
     case 'text':
@@ -44,6 +45,11 @@ export const serve: Serve = async (route, options) => {
       })
       break
   }
+  return app
+}
+
+export const serve: Serve = async (route, options) => {
+  const app = expressApp(route)
   const server = await new Promise<import('node:http').Server>((resolve, reject) => {
     const s = app.listen(options.port, options.host, (error?: Error) => (error ? reject(error) : resolve(s)))
   })

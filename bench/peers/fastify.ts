@@ -5,7 +5,7 @@
  * register them (compress awaited before the routes, as its hooks are added
  * per route).
  */
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerFactory, type FastifyServerOptions } from 'fastify'
 import fastifyCompress from '@fastify/compress'
 import fastifyCookie from '@fastify/cookie'
 import fastifyCors from '@fastify/cors'
@@ -25,11 +25,17 @@ import {
   pluginsReply,
   streamChunks,
   userReply,
+  type Route,
 } from '../scenarios.js'
 import type { Serve } from '../peer.js'
 
-export const serve: Serve = async (route, options) => {
-  const app = Fastify({ logger: false, ...(options.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: options.keepAliveTimeout }) })
+/**
+ * The scenarios as a Fastify app, not yet listening; `serverFactory` is for
+ * serving it elsewhere (fastify-postern.ts takes the request handler Fastify
+ * hands it and runs it on postern's server).
+ */
+export async function fastifyApp(route: Route, options: FastifyServerOptions & { serverFactory?: FastifyServerFactory }): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, ...options })
   switch (route) {
     case 'text':
       app.get('/hello', (_req, reply) => {
@@ -82,6 +88,11 @@ export const serve: Serve = async (route, options) => {
       })
       break
   }
+  return app
+}
+
+export const serve: Serve = async (route, options) => {
+  const app = await fastifyApp(route, options.keepAliveTimeout === undefined ? {} : { keepAliveTimeout: options.keepAliveTimeout })
   await app.listen({ port: options.port, host: options.host })
   const address = app.server.address()
   return {
