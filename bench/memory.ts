@@ -1,10 +1,12 @@
 /**
  * Memory benchmarks, run with `npm run bench -- --memory`:
  *
- * 1. RSS and heap after start, after a warm-up, and after N and 2N more
- *    requests (scenario 2), each read after a full GC in the server's own
- *    process (it runs with --expose-gc): a server that leaks grows from N to
- *    2N, one that only warmed up does not.
+ * 1. RSS, heap and the memory outside the heap (`external`, of which
+ *    `arrayBuffers` are Buffers) after start, after a warm-up, and after N,
+ *    2N and 3N more requests (scenario 2), each read after a full GC in the
+ *    server's own process (it runs with --expose-gc): a server that leaks
+ *    grows by the same amount from N to 2N and from 2N to 3N; one whose
+ *    allocator only settles grows less and less.
  * 2. RSS and heap per idle keep-alive connection: open K connections, send
  *    one request on each, leave them open, and divide the growth by K.
  *    The harness process holds the client ends, so K is bounded by its
@@ -38,6 +40,7 @@ interface PeerMemory {
   warm: MemoryUsage
   afterN: MemoryUsage
   after2N: MemoryUsage
+  after3N: MemoryUsage
   idle: { connections: number; before: MemoryUsage; after: MemoryUsage; rssPerConnection: number; heapPerConnection: number } | null
   problem?: string
 }
@@ -102,6 +105,9 @@ async function measure(
     say(`${peer.name}: ${requests} more requests`)
     await tool.run({ ...job, duration: 600, amount: requests })
     const after2N = await server.memory()
+    say(`${peer.name}: ${requests} more requests`)
+    await tool.run({ ...job, duration: 600, amount: requests })
+    const after3N = await server.memory()
     let idle: PeerMemory['idle'] = null
     if (connections > 0) {
       say(`${peer.name}: opening ${connections} idle keep-alive connections`)
@@ -118,7 +124,7 @@ async function measure(
         heapPerConnection: (after.heapUsed + after.external - before.heapUsed - before.external) / connections,
       }
     }
-    return { peer: peer.name, label: peer.label, start, warm, afterN, after2N, idle }
+    return { peer: peer.name, label: peer.label, start, warm, afterN, after2N, after3N, idle }
   } finally {
     await server.stop()
   }
@@ -136,18 +142,18 @@ function markdown(results: PeerMemory[], meta: Record<string, unknown>, requests
     `- Scenario 2 (GET /hello JSON); every figure read after a full GC in the server's process`,
   ]
   for (const note of notes) lines.push(`- ${note}`)
-  lines.push('', `## RSS and heap (MB) after start, warm-up, N = ${requests.toLocaleString('en-US')} and 2N requests`, '')
+  lines.push('', `## RSS, heap and off-heap memory (MB) after start, warm-up, N = ${requests.toLocaleString('en-US')}, 2N and 3N requests`, '')
   lines.push(
-    '| peer | RSS start | RSS warm | RSS N | RSS 2N | RSS growth N→2N | heap warm | heap N | heap 2N | heap growth N→2N |',
-    '| :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
+    '| peer | RSS start | RSS warm | RSS N | RSS 2N | RSS 3N | RSS growth N→2N | RSS growth 2N→3N | heap N | heap 3N | external N | external 3N | arrayBuffers 3N |',
+    '| :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |',
   )
   for (const r of results) {
     if (r.problem !== undefined) {
-      lines.push(`| ${r.label} | ${r.problem} | | | | | | | | |`)
+      lines.push(`| ${r.label} | ${r.problem} | | | | | | | | | | | |`)
       continue
     }
     lines.push(
-      `| ${r.label} | ${mb(r.start.rss)} | ${mb(r.warm.rss)} | ${mb(r.afterN.rss)} | ${mb(r.after2N.rss)} | ${signed(mb(r.after2N.rss - r.afterN.rss))} | ${mb(r.warm.heapUsed)} | ${mb(r.afterN.heapUsed)} | ${mb(r.after2N.heapUsed)} | ${signed(mb(r.after2N.heapUsed - r.afterN.heapUsed))} |`,
+      `| ${r.label} | ${mb(r.start.rss)} | ${mb(r.warm.rss)} | ${mb(r.afterN.rss)} | ${mb(r.after2N.rss)} | ${mb(r.after3N.rss)} | ${signed(mb(r.after2N.rss - r.afterN.rss))} | ${signed(mb(r.after3N.rss - r.after2N.rss))} | ${mb(r.afterN.heapUsed)} | ${mb(r.after3N.heapUsed)} | ${mb(r.afterN.external)} | ${mb(r.after3N.external)} | ${mb(r.after3N.arrayBuffers)} |`,
     )
   }
   lines.push('', '## Idle keep-alive connections', '')
@@ -212,6 +218,7 @@ export async function main(argv: string[]): Promise<void> {
           warm: zero,
           afterN: zero,
           after2N: zero,
+          after3N: zero,
           idle: null,
           problem: error instanceof Error ? error.message : String(error),
         })
