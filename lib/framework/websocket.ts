@@ -1,0 +1,152 @@
+/**
+ * WebSocket routes (`app.ws`), on top of the gateway's `gateway.websocket`
+ * extension (lib/gateway/websocket.ts). A ws route is a GET route that the
+ * router picks only for upgrade requests: it carries a `websocket`
+ * constraint, derived from the extension's presence on the environ. So a
+ * plain GET route may share its path (it answers the plain GETs), and a
+ * plain GET to a path only a ws route has meets a stand-in route that
+ * answers 426 (route.ts adds it).
+ *
+ * Both run as ordinary routes of their scope (handle-request.ts): the
+ * onRequest hooks, the params/query/headers checks and the preHandler hooks
+ * come first, and any of them may answer instead (a 401), in which case the
+ * socket is never accepted. Then the handler here accepts and runs the
+ * user's handler with the socket, detached from the request: the app
+ * returns an empty body at once, as the extension asks.
+ */
+import type FindMyWay from 'find-my-way'
+import type { Environ } from '../gateway/spec.js'
+import type { GatewayWebSocket, WebSocketUpgrade } from '../gateway/websocket.js'
+import { reportError } from '../gateway/errors.js'
+import type { RouterOptions } from '../../plugins/router.js'
+import { runOnError, type ErrorBody } from './error-handler.js'
+import { runOnResponse } from './hooks.js'
+import type { Reply } from './reply.js'
+import type { Request } from './request.js'
+import type { ErrorHook, Handler, RequestHook, WebSocketHandler, WebSocketRouteOptions } from './types.js'
+
+/** The environ key of the extension. */
+export const WEBSOCKET_KEY = 'gateway.websocket'
+
+/** The router constraint a ws route carries, and the one value it takes. */
+export const WEBSOCKET_CONSTRAINT = 'websocket'
+const UPGRADE = 'upgrade'
+
+/** A ws route as added: the user's handler and its subprotocol choice. */
+export interface WebSocketRoute {
+  readonly handler: WebSocketHandler
+  readonly protocol: WebSocketRouteOptions['protocol']
+}
+
+/** What the accepting handler returns: the socket was accepted, so there is no response to make. */
+export const ACCEPTED: unique symbol = Symbol('postern.websocket.accepted')
+
+/**
+ * The `websocket` constraint for find-my-way. `mustMatchWhenDerived` is
+ * false: an upgrade request to a path with only a plain GET route still
+ * reaches it (the app then answers it as any GET; the server sees no
+ * `accept()` and answers normally).
+ */
+const websocketStrategy: FindMyWay.ConstraintStrategy<FindMyWay.HTTPVersion.V1, string> = {
+  name: WEBSOCKET_CONSTRAINT,
+  mustMatchWhenDerived: false,
+  storage() {
+    const handlers = new Map<string, FindMyWay.Handler<FindMyWay.HTTPVersion.V1>>()
+    return {
+      get: (value) => handlers.get(value) ?? null,
+      set: (value, handler) => void handlers.set(value, handler),
+    }
+  },
+  validate(value) {
+    if (value !== UPGRADE) throw new TypeError(`postern: the ${WEBSOCKET_CONSTRAINT} constraint is set by app.ws(), not by hand`)
+  },
+  // Our router derives constraints from the environ (below), never from a node request.
+  deriveConstraint: () => '',
+}
+
+type AppRouterOptions = Omit<RouterOptions, 'notFound' | 'methodNotAllowed'>
+
+/** The app's router options with the `websocket` constraint added (its strategy, and deriving it from the environ). */
+export function withWebSocketConstraint(options: AppRouterOptions = {}): AppRouterOptions {
+  const derive = options.deriveConstraints
+  return {
+    ...options,
+    constraints: { ...options.constraints, [WEBSOCKET_CONSTRAINT]: websocketStrategy },
+    deriveConstraints: (environ: Environ) => {
+      const derived = derive ? derive(environ) : {}
+      return environ[WEBSOCKET_KEY] === undefined ? derived : { ...derived, [WEBSOCKET_CONSTRAINT]: UPGRADE }
+    },
+  }
+}
+
+/** A ws route's router constraints: its own and `websocket`. */
+export function webSocketConstraints(own: Record<string, string | RegExp> | undefined): Record<string, string | RegExp> {
+  return { ...own, [WEBSOCKET_CONSTRAINT]: UPGRADE }
+}
+
+/**
+ * The answer to a plain request for a ws route (no upgrade offered: the
+ * client did not ask, or the server cannot upgrade): 426 with `Upgrade:
+ * websocket`, in the framework's error form.
+ */
+export const upgradeRequired: Handler = (req, reply) => {
+  reply.status(426)
+  // Set as is: Reply.header() refuses hop-by-hop names, and this is the one place the spec lets an app name the upgrade it wants.
+  ;(reply.headers ??= []).push(['upgrade', 'websocket'])
+  return { statusCode: 426, error: 'Upgrade Required', message: `${req.path} takes WebSocket connections only` } satisfies ErrorBody
+}
+
+/**
+ * The handler a ws route runs after its hooks: accepts the upgrade (with the
+ * subprotocol the route chose and the headers hooks set on the reply) and
+ * starts the user's handler with the socket.
+ */
+export function acceptingHandler(route: WebSocketRoute, onResponse: readonly RequestHook[], onError: readonly ErrorHook[]): Handler {
+  return (req, reply) => {
+    const upgrade = req.environ[WEBSOCKET_KEY] as WebSocketUpgrade | undefined
+    // Middleware above may have taken the offer away; then this is a plain request.
+    if (upgrade === undefined) return upgradeRequired(req, reply)
+    const protocol = route.protocol?.(upgrade.protocols, req)
+    if (protocol !== undefined && !upgrade.protocols.includes(protocol)) {
+      throw new TypeError(
+        `postern: the protocol option of ${req.method} ${req.path} chose ${JSON.stringify(protocol)}, which the client did not offer (${JSON.stringify(upgrade.protocols)})`,
+      )
+    }
+    const socket = upgrade.accept({ ...(protocol !== undefined ? { protocol } : {}), ...(reply.headers !== null ? { headers: reply.headers } : {}) })
+    reply.statusCode = 101
+    void run(route.handler, socket, req, reply, onResponse, onError)
+    return ACCEPTED
+  }
+}
+
+/**
+ * Runs the user's handler for as long as the socket lives: when it returns
+ * the socket is closed with 1000 (if still open), when it throws the error
+ * is reported (with the onError hooks) and the socket closed with 1011. The
+ * onResponse hooks run once the socket is closed.
+ */
+async function run(
+  handler: WebSocketHandler,
+  socket: GatewayWebSocket,
+  req: Request,
+  reply: Reply,
+  onResponse: readonly RequestHook[],
+  onError: readonly ErrorHook[],
+): Promise<void> {
+  try {
+    await handler(socket, req)
+    socket.close(1000)
+  } catch (error) {
+    socket.close(1011, 'Internal Error')
+    try {
+      reportError(req.environ['gateway.errors'], `WebSocket ${req.method} ${req.url} failed`, error)
+      await runOnError(onError, req, reply, error)
+    } catch {
+      // reportError and runOnError report their own failures and never throw; this is only a guard for the detached promise.
+    }
+  }
+  if (onResponse.length > 0) {
+    await socket.closed.catch(() => undefined)
+    runOnResponse(onResponse, req, reply)
+  }
+}
