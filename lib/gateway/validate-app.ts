@@ -60,7 +60,7 @@ export class CheckedCall {
         reporter.report('start-response-order', 'startResponse was called a second time without an error: only an error may replace the response')
       }
       const code = reporter.check(-1, () => checkStatus(status))
-      const declared = reporter.check(-1, () => checkHeaders(headers).declaredLength)
+      const declared = reporter.check(-1, () => checkHeaders(headers, code).declaredLength)
       if (code === 204 && declared >= 0) reporter.report('content-length', 'a 204 response must not have a Content-Length (RFC 9110 §8.6)')
       const write = (serverStartResponse as (...args: unknown[]) => unknown)(status, headers, ...rest)
       this.started = true
