@@ -14,7 +14,9 @@
  * 13`) and on no other [ws-offered]. A request that asks for an upgrade but
  * whose handshake is invalid is answered by the server without calling the
  * app: 400, or 426 with `Sec-WebSocket-Version: 13` for a wrong version
- * [ws-handshake] ({@link checkWebSocketHandshake} is the one check).
+ * [ws-handshake] (`checkWebSocketHandshake` in
+ * lib/gateway/websocket-handshake.ts is the one check). A request whose
+ * `Upgrade` names only other protocols (`h2c`) is served as a normal one.
  * A server without the extension calls the app as for any request; the
  * key is then absent.
  *
@@ -76,6 +78,9 @@ export interface WebSocketUpgrade {
 /**
  * An accepted WebSocket, the same on every server. Messages come in through
  * the async iterator (one reader), which ends when the socket closes.
+ * Leaving the loop early closes the socket with 1000. postern's servers all
+ * give `TransportWebSocket` (lib/gateway/websocket-transport.ts), where the
+ * details are written down.
  */
 export interface GatewayWebSocket extends AsyncIterable<WebSocketMessage> {
   /** The subprotocol chosen at `accept()`, `''` when none. */
