@@ -11,13 +11,13 @@
  * onRequest hooks, the params/query/headers checks and the preHandler hooks
  * come first, and any of them may answer instead (a 401), in which case the
  * socket is never accepted. Then the handler here accepts and runs the
- * user's handler with the socket, detached from the request: the app
- * returns an empty body at once, as the extension asks.
+ * user's handler with the socket; the app's result is an empty body once
+ * that handler returns, or its error if it throws (the server then closes
+ * the socket with 1011).
  */
 import type FindMyWay from 'find-my-way'
 import type { Environ } from '../gateway/spec.js'
 import type { GatewayWebSocket, WebSocketUpgrade } from '../gateway/websocket.js'
-import { reportError } from '../gateway/errors.js'
 import type { RouterOptions } from '../../plugins/router.js'
 import { runOnError, type ErrorBody } from './error-handler.js'
 import { runOnResponse } from './hooks.js'
@@ -38,8 +38,17 @@ export interface WebSocketRoute {
   readonly protocol: WebSocketRouteOptions['protocol']
 }
 
-/** What the accepting handler returns: the socket was accepted, so there is no response to make. */
-export const ACCEPTED: unique symbol = Symbol('postern.websocket.accepted')
+/**
+ * What the accepting handler returns: the socket was accepted, so there is
+ * no response to make; `done` settles with the user's handler, and the app's
+ * result with it (handle-request.ts).
+ */
+export class Accepted {
+  readonly done: Promise<void>
+  constructor(done: Promise<void>) {
+    this.done = done
+  }
+}
 
 /**
  * The `websocket` constraint for find-my-way. `mustMatchWhenDerived` is
@@ -114,16 +123,17 @@ export function acceptingHandler(route: WebSocketRoute, onResponse: readonly Req
     }
     const socket = upgrade.accept({ ...(protocol !== undefined ? { protocol } : {}), ...(reply.headers !== null ? { headers: reply.headers } : {}) })
     reply.statusCode = 101
-    void run(route.handler, socket, req, reply, onResponse, onError)
-    return ACCEPTED
+    return new Accepted(run(route.handler, socket, req, reply, onResponse, onError))
   }
 }
 
 /**
- * Runs the user's handler for as long as the socket lives: when it returns
- * the socket is closed with 1000 (if still open), when it throws the error
- * is reported (with the onError hooks) and the socket closed with 1011. The
- * onResponse hooks run once the socket is closed.
+ * Runs the user's handler for as long as the socket lives. When it returns
+ * the socket is closed with 1000 (if still open). When it throws, the
+ * onError hooks see the error and it is thrown on: the app's result rejects
+ * after `accept()`, so the server reports it and closes the socket with 1011
+ * (lib/gateway/runner.ts), as for any gateway app. The onResponse hooks run
+ * once the socket is closed.
  */
 async function run(
   handler: WebSocketHandler,
@@ -133,20 +143,13 @@ async function run(
   onResponse: readonly RequestHook[],
   onError: readonly ErrorHook[],
 ): Promise<void> {
+  if (onResponse.length > 0) void socket.closed.then(() => runOnResponse(onResponse, req, reply))
   try {
     await handler(socket, req)
-    socket.close(1000)
   } catch (error) {
-    socket.close(1011, 'Internal Error')
-    try {
-      reportError(req.environ['gateway.errors'], `WebSocket ${req.method} ${req.url} failed`, error)
-      await runOnError(onError, req, reply, error)
-    } catch {
-      // reportError and runOnError report their own failures and never throw; this is only a guard for the detached promise.
-    }
+    // Not awaited: the 1011 must not wait for observers (the socket's own 1000 for a loop left by a throw comes a macrotask later).
+    void runOnError(onError, req, reply, error)
+    throw error
   }
-  if (onResponse.length > 0) {
-    await socket.closed.catch(() => undefined)
-    runOnResponse(onResponse, req, reply)
-  }
+  socket.close(1000)
 }
