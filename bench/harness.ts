@@ -173,12 +173,15 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
   }
   /** The available peers that serve a scenario; the others are noted as skipped for it. */
   const peersOf = (scenario: Scenario): PeerInfo[] => {
-    if (scenario.peers === undefined) return available
+    const serving: PeerInfo[] = []
     for (const peer of available) {
-      if (!scenario.peers.includes(peer.name))
+      if (scenario.peers !== undefined && !scenario.peers.includes(peer.name))
         skipped.push({ peer: peer.name, scenario: scenario.id, reason: `does not serve this scenario (served by ${scenario.peers.join(', ')})` })
+      else if (peer.routes !== undefined && !peer.routes.includes(scenario.route))
+        skipped.push({ peer: peer.name, scenario: scenario.id, reason: `serves only the ${peer.routes.join(', ')} route${peer.routes.length === 1 ? '' : 's'}` })
+      else serving.push(peer)
     }
-    return available.filter((peer) => scenario.peers?.includes(peer.name))
+    return serving
   }
   const cells: Cell[] = []
   const servedBy = options.scenarios.map((scenario) => peersOf(scenario))

@@ -48,6 +48,8 @@ export interface PeerInfo {
   requires: readonly string[]
   /** npm packages whose versions the report records. */
   packages: readonly string[]
+  /** The only routes it serves (default: every route its scenarios ask of it); the harness skips it for the others. */
+  routes?: readonly Route[]
 }
 
 export const PEERS: readonly PeerInfo[] = [
@@ -56,7 +58,7 @@ export const PEERS: readonly PeerInfo[] = [
   { runtime: 'node', name: 'fastify', label: 'Fastify', file: 'fastify.ts', requires: [], packages: ['fastify', '@fastify/websocket'] },
   { runtime: 'node', name: 'hono', label: 'Hono · @hono/node-server', file: 'hono.ts', requires: [], packages: ['hono', '@hono/node-server'] },
   { runtime: 'node', name: 'express', label: 'Express', file: 'express.ts', requires: [], packages: ['express'] },
-  { runtime: 'node', name: 'ws', label: 'ws · node:http', file: 'ws.ts', requires: [], packages: ['ws'] },
+  { runtime: 'node', name: 'ws', label: 'ws · node:http', file: 'ws.ts', requires: [], packages: ['ws'], routes: ['ws'] },
   { runtime: 'node', name: 'postern', label: 'postern gateway app · postern server', file: 'postern-gateway.ts', requires: ['lib/server/index.ts'], packages: [] },
   {
     runtime: 'node',

@@ -87,6 +87,13 @@ t.test('--check: every serving peer echoes correctly; the others are listed as s
   for (const peer of ['raw', 'node', 'hono']) t.match(stdout, new RegExp(`^scenario 9 · ${peer}: skipped \\(does not serve this scenario`, 'm'), `${peer} is skipped, saying so`)
 })
 
+t.test('the ws peer, which serves only the WebSocket route, is skipped for the HTTP scenarios, saying so', async (t) => {
+  const { code, stdout, stderr } = await bench(['--check', '--only', '1', '--peers', 'ws,node'])
+  t.equal(code, 0, `--check exits 0 (stderr: ${stderr.slice(-500)})`)
+  t.match(stdout, /^scenario 1 · node: ok$/m)
+  t.match(stdout, /^scenario 1 · ws: skipped \(serves only the ws route\)$/m)
+})
+
 t.test('a measured quick run: a msg/s number per peer, no errors, p50 and p99, ratios to Fastify and ws', async (t) => {
   const peers = availablePeers(t)
   const out = mkdtempSync(join(tmpdir(), 'postern-bench-ws-'))
