@@ -35,3 +35,4 @@ export {
 } from './websocket-handshake.js'
 export { MAX_CLOSE_REASON, checkAcceptOptions, checkCloseCode, type AcceptChoice } from './websocket-rules.js'
 export { TransportWebSocket, type WebSocketQueueOptions, type WebSocketTransport } from './websocket-transport.js'
+export { WsTransport, type DrainingStream, type WsLiveness } from './websocket-ws.js'
