@@ -23,7 +23,7 @@ import { pickWsClient, wsTool, type WsClient } from '../../bench/ws-tool.js'
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Peers of scenario 9 by runtime; Node's always run. */
-const BY_RUNTIME = { node: ['ws', 'fastify'], bun: ['bun'], deno: ['deno'] } as const
+const BY_RUNTIME = { node: ['ws', 'fastify'], bun: ['bun', 'bun-hono'], deno: ['deno', 'deno-hono'] } as const
 /** postern's own peers: measured once postern's server offers the extension. */
 const POSTERN = ['postern', 'postern-app']
 
@@ -124,6 +124,13 @@ t.test('a measured quick run: a msg/s number per peer, no errors, p50 and p99, r
   t.match(markdown, /^## 9 · WebSocket echo 64 B: msg\/s, 100 connections, pipelining 1$/m)
   t.match(markdown, /^\| peer \| median \| min–max \| p50 ms \| p99 ms \| vs Fastify \| vs ws \| client CPU \| server CPU \|$/m, 'the Node table compares with Fastify and ws')
   t.match(markdown, /^\| ws · node:http \| [\d,]+ \| [\d,]+–[\d,]+ \| [\d.]+ \| [\d.]+ \| \d+\.\d\d× \| 1\.00× \|/m, 'ws is its own base')
+  for (const [runtime, label] of [
+    ['bun', 'Hono · Bun\\.serve'],
+    ['deno', 'Hono · Deno\\.serve'],
+  ] as const) {
+    if (peers.includes(runtime))
+      t.match(markdown, new RegExp(`^\\| ${label} \\| [\\d,]+ \\| [\\d,]+–[\\d,]+ \\| [\\d.]+ \\| [\\d.]+ \\| \\d+\\.\\d\\d× \\| 1\\.00× \\|`, 'm'), `${runtime}: Hono is its own base`)
+  }
 })
 
 // ── The check, against servers that echo wrongly ─────────────────────────────
