@@ -1,0 +1,110 @@
+/**
+ * The WebSocket extension on node:http through the adapters: the same app
+ * as on Bun and Deno (test/fixtures/ws-app.ts), wired as the README says
+ * (`toNodeListener` for requests, `toNodeUpgrade` for the 'upgrade' event),
+ * with the `ws` client and undici's WebSocket. Bad handshakes never reach
+ * the app; afterwards a good client is served and the process holds no
+ * more descriptors than before. Also: without the upgrade listener the app
+ * answers 426 itself, idle clients are pinged then cut, a handshake the app
+ * never answers gets 503, and `serveNode`'s close() closes sockets with 1001.
+ */
+import t from 'tap'
+import http from 'node:http'
+import net from 'node:net'
+import { once } from 'node:events'
+import { readdirSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { WebSocket } from 'ws'
+import { serveNode, toNodeListener } from '../../lib/adapters/node.js'
+import { toNodeUpgrade } from '../../lib/adapters/node-websocket.js'
+import type { NodeAdapterOptions } from '../../lib/adapters/to-node.js'
+import type { ErrorStream } from '../../lib/gateway/spec.js'
+import { wsApp } from '../fixtures/ws-app.js'
+import { commonChecks, handshake, rawExchange, talk } from '../fixtures/ws-scenarios.js'
+
+const errors: string[] = []
+const errorStream: ErrorStream = { write: (m) => void errors.push(m), flush() {} }
+
+/** node:http serving the app with both listeners, as the README shows; closed with the test. */
+async function listen(options: NodeAdapterOptions = {}, upgrade = true): Promise<number> {
+  const server = http.createServer(toNodeListener(wsApp, { errors: errorStream, ...options }))
+  if (upgrade) server.on('upgrade', toNodeUpgrade(wsApp, { errors: errorStream, ...options }))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  return (server.address() as AddressInfo).port
+}
+
+const fds = (): number => readdirSync('/proc/self/fd').length
+
+async function fdsBackTo(baseline: number, ms = 3000): Promise<number> {
+  const end = Date.now() + ms
+  let now = fds()
+  while (now > baseline && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 20))
+    now = fds()
+  }
+  return now
+}
+
+const port = await listen()
+
+t.test('node:http with toNodeUpgrade', async (t) => {
+  // Warm up: one session and one request, so lazily opened descriptors are counted in the baseline.
+  await talk('ws', port, '/echo', { send: ['close me'] })
+  await fetch(`http://127.0.0.1:${port}/http`).then((r) => r.text())
+  await new Promise((r) => setTimeout(r, 50))
+  const baseline = fds()
+  await commonChecks(t, port, { http10: 'refused', clients: ['ws', 'undici'] })
+  t.ok((await fdsBackTo(baseline)) <= baseline, 'descriptors back to the baseline')
+  t.match(errors.join(''), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
+})
+
+t.test('without the upgrade listener the app is called without the extension and answers 426', async (t) => {
+  const bare = await listen({}, false)
+  const r = await talk('ws', bare, '/echo')
+  t.equal(r.status, 426)
+  const raw = await rawExchange(bare, handshake('/echo'), 200)
+  t.match(raw.head, /\r\nUpgrade: websocket/i)
+})
+
+t.test('a silent client is pinged, then cut', async (t) => {
+  const idle = await listen({ webSocket: { idleTimeout: 100 } })
+  const socket = net.connect(idle, '127.0.0.1')
+  socket.write(handshake('/echo'))
+  let data = Buffer.alloc(0)
+  socket.on('data', (d: Buffer) => {
+    data = Buffer.concat([data, d])
+  })
+  socket.on('error', () => {})
+  const started = Date.now()
+  await once(socket, 'close')
+  const elapsed = Date.now() - started
+  const frames = data.subarray(data.indexOf('\r\n\r\n') + 4)
+  t.ok(frames.includes(0x89), 'a ping frame was sent')
+  t.ok(elapsed >= 150 && elapsed < 2000, `cut after about two idle timeouts (${elapsed} ms)`)
+})
+
+t.test('a handshake the app never answers gets 503 after the handshake timeout', async (t) => {
+  const slow = await listen({ webSocket: { handshakeTimeout: 100 } })
+  const r = await rawExchange(slow, handshake('/hang'))
+  t.equal(r.status, 503)
+  t.match(r.head, /\r\nConnection: close/i, 'and the connection closes')
+})
+
+t.test('serveNode wires the upgrade listener, and close() closes open sockets with 1001', async (t) => {
+  const served = await serveNode(wsApp, { errors: errorStream, drainTimeout: 2000 })
+  const ws = new WebSocket(`ws://127.0.0.1:${served.port}/echo`)
+  const closed = once(ws, 'close')
+  await once(ws, 'message')
+  const started = Date.now()
+  const { cut } = await served.close()
+  const [code, reason] = (await closed) as [number, Buffer]
+  t.equal(code, 1001)
+  t.equal(reason.toString(), 'server shutting down')
+  t.equal(cut, 0)
+  t.ok(Date.now() - started < 1500, 'close() did not wait for the drain deadline')
+})
