@@ -13,12 +13,17 @@ import { GatewayCall } from '../gateway/runner.js'
 import { chunkBytes, joinChunks } from '../gateway/chunks.js'
 import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
 import { StreamInput } from '../gateway/stream-input.js'
+import { FetchWebSockets } from './fetch-websocket.js'
+import type { BunWebSocketHandler } from './fetch-websocket-bun.js'
+import type { WebSocketOptions } from './websocket-options.js'
 
 export interface FetchAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: `console.error`. */
   errors?: ErrorStream
   /** The default limit of `gateway.input.bytes()`/`text()`, in bytes (1 MiB). */
   maxBodySize?: number
+  /** WebSocket limits on Bun and Deno (fetch-websocket.ts), named and defaulted as on postern's server; `false` offers none. */
+  webSocket?: WebSocketOptions | false
 }
 
 /**
@@ -26,6 +31,20 @@ export interface FetchAdapterOptions {
  * Deno's `ServeHandlerInfo` or Bun's `Server`, read for the client address.
  */
 export type FetchHandler = (request: Request, info?: unknown) => Promise<Response>
+
+/**
+ * What `toFetch` returns: the Fetch handler, plus what it needs for
+ * WebSockets (fetch-websocket.ts). On Bun, pass `websocket` to Bun.serve
+ * too, or `gateway.websocket` is never offered:
+ * `Bun.serve({ fetch: handler, websocket: handler.websocket })`.
+ * Deno.serve needs nothing more.
+ */
+export interface FetchAppHandler extends FetchHandler {
+  /** Bun.serve's `websocket` handlers for this handler's sockets. */
+  readonly websocket: BunWebSocketHandler
+  /** Closes this handler's open WebSockets with 1001 (before Bun's `server.stop()`); resolves once closed. */
+  closeWebSockets(): Promise<void>
+}
 
 const consoleErrors: ErrorStream = {
   write(message) {
@@ -35,10 +54,11 @@ const consoleErrors: ErrorStream = {
 }
 
 /** Wraps `app` as a Fetch handler. */
-export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): FetchHandler {
+export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): FetchAppHandler {
   const errors = options.errors ?? consoleErrors
   const limit = options.maxBodySize ?? DEFAULT_BODY_LIMIT
-  return (request, info) =>
+  const websockets = new FetchWebSockets(options.webSocket)
+  const handler: FetchHandler = (request, info) =>
     new Promise<Response>((resolve) => {
       const call = new FetchCall(request, resolve, errors)
       let environ: Environ
@@ -48,8 +68,11 @@ export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): Fet
         call.refuseFor(error)
         return
       }
+      // One look at Upgrade; only a handshake goes further.
+      if (environ.HTTP_UPGRADE !== undefined && websockets.offer(call, request, info, environ, resolve)) return
       call.run(app, environ)
     })
+  return Object.assign(handler, { websocket: websockets.bun, closeWebSockets: () => websockets.closeAll() })
 }
 
 /**

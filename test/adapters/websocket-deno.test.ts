@@ -1,0 +1,59 @@
+/**
+ * The WebSocket extension on Deno through toFetch: the same app as on
+ * node:http and Bun (test/fixtures/ws-app.ts), served by a real Deno.serve
+ * process (Deno.upgradeWebSocket underneath), with the `ws` client,
+ * undici's WebSocket and Deno's own WebSocket client (in a second Deno
+ * process). Bad handshakes never reach the app and the server still serves
+ * a good client after them; the handler's closeWebSockets() closes with
+ * 1001. Skipped only when Deno is missing.
+ */
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import path from 'node:path'
+import { WebSocket } from 'ws'
+import { ROOT, commonChecks, runtimeBinary, startRuntime } from '../fixtures/ws-scenarios.js'
+
+const deno = runtimeBinary('deno')
+if (deno === null) {
+  t.test('Deno is not installed (node_modules/.bin/deno is missing)', { skip: true }, () => {})
+} else {
+  const server = await startRuntime(t, 'deno')
+  if (typeof server === 'string') throw new Error(server)
+
+  t.test('Deno.serve with toFetch', async (t) => {
+    await commonChecks(t, server.port, { http10: 'offered', clients: ['ws', 'undici'] })
+    t.match(server.lines.join('\n'), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
+  })
+
+  t.test("Deno's own WebSocket client", async (t) => {
+    const args = ['run', '--quiet', '--allow-net', '--no-lock', '--no-check', path.join(ROOT, 'test/fixtures/ws-runtime-client.ts'), String(server.port)]
+    const client = spawn(deno, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' } })
+    let out = ''
+    client.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    const [code] = (await once(client, 'exit')) as [number]
+    t.equal(code, 0)
+    const [echo, refused, crash, big] = out
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+    t.match(echo, { protocol: 'chat', messages: ['hello chat', 'hi', [1, 2, 255]], code: 4000, reason: 'as asked' })
+    t.match(refused, { opened: false, messages: [] }, 'the 401 refuses the handshake')
+    // Deno's client reports a refused handshake with code 0 (a browser says 1006).
+    t.ok(refused!.code === 1006 || refused!.code === 0, `closed without a close frame (${String(refused!.code)})`)
+    t.match(crash, { opened: true, code: 1011 })
+    t.match(big, { messages: ['hello none'], code: 1009 })
+  })
+
+  t.test("the handler's closeWebSockets() closes open sockets with 1001", async (t) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/echo`)
+    const closed = once(ws, 'close')
+    await once(ws, 'message')
+    const res = await fetch(`http://127.0.0.1:${server.port}/__close`)
+    t.equal(await res.text(), 'closed')
+    const [code] = (await closed) as [number]
+    t.equal(code, 1001)
+  })
+}
