@@ -6,7 +6,11 @@
  *
  * - idle: after `idleTimeout` ms with nothing from the client (no message,
  *   ping or pong) it sends a ping; another `idleTimeout` without an answer
- *   and the connection is cut (the app sees 1006);
+ *   and the connection is cut (the app sees 1006). While reading is paused
+ *   (the app is behind) no answer could be heard, so silence is not held
+ *   against the client; a ping still goes out every `idleTimeout`, so a
+ *   client that vanished meanwhile is found (writing to it fails) and its
+ *   socket freed;
  * - stalled sends: bytes waiting for a client that reads none of them for
  *   `sendTimeout` ms cut the connection, so an app awaiting `send()` is
  *   released (its send rejects) instead of waiting forever.
@@ -105,6 +109,15 @@ export class WsTransport implements WebSocketTransport {
     } else this.stallSince = 0
     this.lastBuffered = buffered
     this.drainedSinceTick = false
+    if (this.ws.isPaused) {
+      // We are not reading, so nothing can be heard: probe only, to learn of a client that vanished.
+      if (now - this.lastHeard > bounds.idleTimeout) {
+        this.lastHeard = now
+        this.ws.ping()
+      }
+      this.pingSent = 0
+      return
+    }
     if (this.pingSent !== 0) {
       if (now - this.pingSent > bounds.idleTimeout) this.terminate()
     } else if (now - this.lastHeard > bounds.idleTimeout && this.ws.readyState === 1 /* OPEN */) {
