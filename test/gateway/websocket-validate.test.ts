@@ -8,7 +8,7 @@
  * request that is no valid handshake, with the wrong subprotocols, or whose
  * accept() returns no socket.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import WebSocket from 'ws'
 import type { Environ, ErrorStream, GatewayApp, GatewayInput } from '../../lib/gateway/spec.js'
@@ -20,7 +20,7 @@ import { serve, sleep } from '../helpers/server.js'
 const offerOf = (environ: Environ) => environ['gateway.websocket'] as WebSocketUpgrade
 
 /** Serves `app` under validate(), collecting violations instead of throwing them. */
-async function served(t: Parameters<Parameters<typeof t.test>[1]>[0], app: GatewayApp) {
+async function served(t: Test, app: GatewayApp) {
   const violations: GatewayViolation[] = []
   const s = await serve(t, validate(app, { onViolation: (v) => void violations.push(v) }))
   return { s, violations }
