@@ -44,13 +44,25 @@ export function checkAcceptOptions(options: WebSocketAcceptOptions | undefined, 
 export const MAX_CLOSE_REASON = 123
 
 /**
- * Checks the code and reason an app passes to `close()` [ws-app]: 1000, or
- * 3000–4999 (RFC 6455 §7.4.2: the codes in between are the protocol's and
- * the server's), and a string reason of at most 123 UTF-8 bytes.
+ * The codes of RFC 6455 §7.4.1 an app (the server's endpoint) may close
+ * with: normal, going away, unsupported data, invalid data, policy, too big,
+ * internal error. Not 1002 (a protocol error is the framing layer's), 1010
+ * (a client's), nor the ones never sent (1004-1006, 1015).
+ */
+const APP_CODES: ReadonlySet<number> = new Set([1000, 1001, 1003, 1007, 1008, 1009, 1011])
+
+/**
+ * Checks the code and reason an app passes to `close()` [ws-app]: one of
+ * RFC 6455's codes that fits an app (1000, 1001, 1003, 1007, 1008, 1009,
+ * 1011), or 3000–4999 (registered and private codes), and a string reason
+ * of at most 123 UTF-8 bytes.
  */
 export function checkCloseCode(code: unknown, reason: unknown): void {
-  if (code !== 1000 && !(typeof code === 'number' && Number.isInteger(code) && code >= 3000 && code <= 4999)) {
-    throw new GatewayViolation('ws-app', `close() takes code 1000 or 3000-4999, got ${describeValue(code)}${typeof code === 'number' ? ` ${code}` : ''}`)
+  if (!(typeof code === 'number' && (APP_CODES.has(code) || (Number.isInteger(code) && code >= 3000 && code <= 4999)))) {
+    throw new GatewayViolation(
+      'ws-app',
+      `close() takes code 1000, 1001, 1003, 1007, 1008, 1009, 1011 or 3000-4999, got ${describeValue(code)}${typeof code === 'number' ? ` ${code}` : ''}`,
+    )
   }
   if (typeof reason !== 'string') throw new GatewayViolation('ws-app', `close() takes a string reason, got ${describeValue(reason)}`)
   if (reason.length > 0 && chunkLength(reason) > MAX_CLOSE_REASON) {

@@ -29,9 +29,9 @@
  *   closes with 1011 instead (first close wins), and a `send()` made right
  *   after the loop still goes out. To read a few messages and keep the
  *   socket, call `next()` on `socket[Symbol.asyncIterator]()` directly.
- * - `close()` is idempotent and takes the app's codes only (1000,
- *   3000–4999) [ws-app]; servers close with their own codes (1001, 1008,
- *   1011) through {@link TransportWebSocket.closeFromServer}.
+ * - `close()` is idempotent and takes the app's codes only (1000, 1001,
+ *   1003, 1007, 1008, 1009, 1011, 3000–4999) [ws-app]; servers close with
+ *   any code through {@link TransportWebSocket.closeFromServer}.
  */
 import type { GatewayWebSocket, WebSocketClose, WebSocketMessage } from './websocket.js'
 import { chunkLength, describeValue } from './rules.js'

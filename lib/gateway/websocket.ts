@@ -93,7 +93,11 @@ export interface GatewayWebSocket extends AsyncIterable<WebSocketMessage> {
    * backpressure; rejects when the socket is closed.
    */
   send(data: WebSocketMessage): Promise<void>
-  /** Starts the closing handshake (code 1000 by default; 3000–4999 for apps). Idempotent. */
+  /**
+   * Starts the closing handshake. Idempotent. Code 1000 by default; an app
+   * may use 3000–4999 or the RFC 6455 codes that fit an endpoint (1001,
+   * 1003, 1007, 1008, 1009, 1011), not the framing layer's or reserved ones.
+   */
   close(code?: number, reason?: string): void
   /** Settles once the socket is closed, whoever closed it. */
   readonly closed: Promise<WebSocketClose>

@@ -161,9 +161,10 @@ t.test('a transport without drain events: a waiting send polls', async (t) => {
 t.test('close(): the app codes only, reason bounded, idempotent; the server closes with its own codes', async (t) => {
   const transport = new MemoryTransport()
   const ws = new TransportWebSocket('', transport)
-  for (const code of [999, 1001, 1006, 1011, 2999, 5000, 3000.5]) {
+  for (const code of [999, 1002, 1004, 1005, 1006, 1010, 1015, 2999, 5000, 3000.5, Number.NaN]) {
     t.throws(() => ws.close(code), GatewayViolation, `code ${code} refused`)
   }
+  t.throws(() => ws.close('1000' as unknown as number), GatewayViolation)
   t.throws(() => ws.close(1000, 'é'.repeat(62)), /123 UTF-8 bytes/)
   t.throws(() => ws.close(1000, 7 as unknown as string), GatewayViolation)
   t.same(transport.closes, [], 'nothing was sent for a refused close')
@@ -176,8 +177,13 @@ t.test('close(): the app codes only, reason bounded, idempotent; the server clos
   ws2.close()
   t.same(other.closes, [[1000, '']])
   const ws3 = new TransportWebSocket('', other)
-  ws3.closeFromServer(1011, 'Internal Error')
-  t.same(other.closes.at(-1), [1011, 'Internal Error'])
+  ws3.closeFromServer(1006 + 9, 'any code from the server')
+  t.same(other.closes.at(-1), [1015, 'any code from the server'])
+  for (const code of [1001, 1003, 1007, 1008, 1009, 1011, 3000, 4999]) {
+    const one = new MemoryTransport()
+    new TransportWebSocket('', one).close(code, 'fits an app')
+    t.same(one.closes, [[code, 'fits an app']], `code ${code} is an app's`)
+  }
 })
 
 t.test('leaving the loop closes the socket with 1000, one macrotask later', async (t) => {
