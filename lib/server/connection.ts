@@ -427,9 +427,14 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner, Up
     this.socket.resume()
   }
 
-  /** Whether work is in flight: a request being received or answered, or a response still being sent. */
+  /**
+   * Whether work is in flight: a request being received or answered, or a
+   * response still being sent; or a WebSocket still open (at the drain
+   * deadline, one that did not finish its closing handshake is cut).
+   */
   get busy(): boolean {
-    return !this.ending && !this.handedOff && (this.queue.length > 0 || this.parser.midRequest || this.socket.writableLength > 0)
+    if (this.handedOff) return !this.closed
+    return !this.ending && (this.queue.length > 0 || this.parser.midRequest || this.socket.writableLength > 0)
   }
 
   private onClose(): void {
