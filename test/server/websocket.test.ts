@@ -9,16 +9,18 @@
  * normally, the limits `ws` enforces for us (1009, 1007), a frame sent in
  * the same packet as the handshake, a handshake pipelined behind a plain
  * request, the handshake timeout, pings on an idle socket, and shutdown
- * with 1001.
+ * with 1001. Over TLS too.
  */
 import t from 'tap'
 import net from 'node:net'
+import { readFileSync } from 'node:fs'
 import { once } from 'node:events'
 import WebSocket from 'ws'
 import { WebSocket as UndiciWebSocket } from 'undici'
 import type { Environ, GatewayApp } from '../../lib/gateway/spec.js'
 import type { GatewayWebSocket, WebSocketUpgrade } from '../../lib/gateway/websocket.js'
 import { serve, sleep } from '../helpers/server.js'
+import { makeCert } from '../helpers/process.js'
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=' // RFC 6455 §1.3
@@ -366,4 +368,21 @@ t.test('server.close() closes open sockets with 1001; the app sees it too', asyn
   ])
   t.ok(Date.now() - started < 2000, 'closed promptly')
   for (const socket of sockets) t.same(await socket.closed, { code: 1001, reason: 'server shutting down' })
+})
+
+t.test('over TLS (wss:) the same: echo, and 1001 on close', async (t) => {
+  const cert = makeCert()
+  if (cert === null) {
+    t.skip('openssl is not available to make a certificate')
+    return
+  }
+  const s = await serve(t, app, { tls: { key: readFileSync(cert.key), cert: readFileSync(cert.cert) } })
+  const client = new WebSocket(`wss://127.0.0.1:${s.port}/echo`, { rejectUnauthorized: false })
+  client.on('error', () => {})
+  await once(client, 'open')
+  client.send('secret')
+  t.equal(((await once(client, 'message')) as [Buffer])[0].toString(), 'secret')
+  const closed = closeOf(client)
+  await s.close()
+  t.same(await closed, [1001, 'server shutting down'])
 })
