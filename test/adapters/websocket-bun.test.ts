@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { WebSocket } from 'ws'
 import { once } from 'node:events'
-import { ROOT, commonChecks, runtimeBinary, startRuntime, talk } from '../fixtures/ws-scenarios.js'
+import { ROOT, commonChecks, flood, rssKb, runtimeBinary, startRuntime, talk } from '../fixtures/ws-scenarios.js'
 
 const bun = runtimeBinary('bun')
 if (bun === null) {
@@ -43,6 +43,17 @@ if (bun === null) {
     t.match(refused, { opened: false, code: 1006 }, 'the 401 refuses the handshake')
     t.match(crash, { opened: true, code: 1011 })
     t.match(big, { messages: ['hello none'], code: 1009 })
+  })
+
+  t.test('a client that floods and never reads: Bun stops reading it, memory stays bounded', async (t) => {
+    const before = rssKb(server.child.pid!)
+    const f = await flood(server.port, '/echo', 64 * 1024 * 1024)
+    t.ok(f.stalled, `the server stopped reading after ${f.written} bytes`)
+    t.ok(f.written < 32 * 1024 * 1024, 'long before the 64 MiB were sent')
+    const grown = rssKb(server.child.pid!) - before
+    t.ok(grown < 48 * 1024, `resident memory grew by ${grown} KiB`)
+    const r = await talk('ws', server.port, '/echo', { send: ['close me'] })
+    t.same(r.messages, ['hello none'], 'a good client is served')
   })
 
   t.test("the handler's closeWebSockets() closes open sockets with 1001", async (t) => {

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import path from 'node:path'
 import { WebSocket } from 'ws'
-import { ROOT, commonChecks, runtimeBinary, startRuntime } from '../fixtures/ws-scenarios.js'
+import { ROOT, commonChecks, flood, rssKb, runtimeBinary, startRuntime, talk } from '../fixtures/ws-scenarios.js'
 
 const deno = runtimeBinary('deno')
 if (deno === null) {
@@ -45,6 +45,19 @@ if (deno === null) {
     t.ok(refused!.code === 1006 || refused!.code === 0, `closed without a close frame (${String(refused!.code)})`)
     t.match(crash, { opened: true, code: 1011 })
     t.match(big, { messages: ['hello none'], code: 1009 })
+  })
+
+  t.test('a client that floods and never reads: Deno cannot stop reading, so the unread bound closes it with 1008', async (t) => {
+    const before = rssKb(server.child.pid!)
+    const f = await flood(server.port, '/echo', 64 * 1024 * 1024)
+    // Deno sends the 1008 close frame, then resets the connection as more frames come: the client may see either.
+    t.ok(f.closeCode === 1008 || f.reset, `closed by the server after ${f.written} bytes (close code ${f.closeCode}, reset: ${f.reset})`)
+    t.notOk(f.stalled, 'Deno kept reading (it cannot pause)')
+    t.ok(f.written < 32 * 1024 * 1024, 'long before the 64 MiB were sent')
+    const grown = rssKb(server.child.pid!) - before
+    t.ok(grown < 48 * 1024, `resident memory grew by ${grown} KiB`)
+    const r = await talk('ws', server.port, '/echo', { send: ['close me'] })
+    t.same(r.messages, ['hello none'], 'a good client is served')
   })
 
   t.test("the handler's closeWebSockets() closes open sockets with 1001", async (t) => {

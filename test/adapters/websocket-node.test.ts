@@ -4,7 +4,8 @@
  * (`toNodeListener` for requests, `toNodeUpgrade` for the 'upgrade' event),
  * with the `ws` client and undici's WebSocket. Bad handshakes never reach
  * the app; afterwards a good client is served and the process holds no
- * more descriptors than before. Also: without the upgrade listener the app
+ * more descriptors than before, also after a client that floods and never
+ * reads (the server stops reading it). Also: without the upgrade listener the app
  * answers 426 itself, idle clients are pinged then cut, a handshake the app
  * never answers gets 503, and `serveNode`'s close() closes sockets with 1001.
  */
@@ -20,7 +21,7 @@ import { toNodeUpgrade } from '../../lib/adapters/node-websocket.js'
 import type { NodeAdapterOptions } from '../../lib/adapters/to-node.js'
 import type { ErrorStream } from '../../lib/gateway/spec.js'
 import { wsApp } from '../fixtures/ws-app.js'
-import { commonChecks, handshake, rawExchange, talk } from '../fixtures/ws-scenarios.js'
+import { commonChecks, flood, handshake, rawExchange, talk } from '../fixtures/ws-scenarios.js'
 
 const errors: string[] = []
 const errorStream: ErrorStream = { write: (m) => void errors.push(m), flush() {} }
@@ -61,6 +62,16 @@ t.test('node:http with toNodeUpgrade', async (t) => {
   await commonChecks(t, port, { http10: 'refused', clients: ['ws', 'undici'] })
   t.ok((await fdsBackTo(baseline)) <= baseline, 'descriptors back to the baseline')
   t.match(errors.join(''), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
+})
+
+t.test('a client that floods and never reads: the server stops reading it, and nothing is left once it goes', async (t) => {
+  const baseline = fds()
+  const f = await flood(port, '/echo', 64 * 1024 * 1024)
+  t.ok(f.stalled, `the server stopped reading after ${f.written} bytes`)
+  t.ok(f.written < 32 * 1024 * 1024, 'long before the 64 MiB were sent')
+  t.ok((await fdsBackTo(baseline)) <= baseline, 'descriptors back to the baseline')
+  const r = await talk('ws', port, '/echo', { send: ['close me'] })
+  t.same(r.messages, ['hello none'], 'a good client is served')
 })
 
 t.test('without the upgrade listener the app is called without the extension and answers 426', async (t) => {
