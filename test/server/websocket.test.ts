@@ -370,12 +370,10 @@ t.test('server.close() closes open sockets with 1001; the app sees it too', asyn
   for (const socket of sockets) t.same(await socket.closed, { code: 1001, reason: 'server shutting down' })
 })
 
-t.test('over TLS (wss:) the same: echo, and 1001 on close', async (t) => {
-  const cert = makeCert()
-  if (cert === null) {
-    t.skip('openssl is not available to make a certificate')
-    return
-  }
+const cert = makeCert()
+
+t.test('over TLS (wss:) the same: echo, and 1001 on close', { skip: cert === null ? 'openssl is not available to make a certificate' : false }, async (t) => {
+  if (cert === null) return
   const s = await serve(t, app, { tls: { key: readFileSync(cert.key), cert: readFileSync(cert.cert) } })
   const client = new WebSocket(`wss://127.0.0.1:${s.port}/echo`, { rejectUnauthorized: false })
   client.on('error', () => {})
