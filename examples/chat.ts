@@ -58,7 +58,7 @@ app.ws('/chat/:room', { schema: { params: { type: 'object', properties: { room }
       if (message === null) continue
       const text = JSON.stringify(message)
       for (const peer of peers) {
-        if (peer.bufferedAmount > MAX_BUFFERED) peer.close(4000, 'too slow')
+        if (peer.bufferedAmount > MAX_BUFFERED) peer.close(1008, 'too slow')
         // Not awaited: one slow peer must not hold up the room. A peer that closed meanwhile rejects; its own handler removes it.
         else peer.send(text).catch(() => {})
       }
