@@ -286,7 +286,7 @@ function checkJson(expected: unknown) {
 export const WS_PATH = '/ws'
 export const WS_MESSAGE = 'postern websocket echo: 64 bytes of text, sent and echoed back. '
 /** The peers that serve scenario 9: a WebSocket server of each stack (the others have none). */
-export const WS_PEERS: readonly string[] = ['ws', 'fastify', 'postern', 'postern-app', 'bun', 'bun-hono', 'deno', 'deno-hono']
+export const WS_PEERS: readonly string[] = ['ws', 'fastify', 'postern', 'postern-app', 'postern-node', 'bun', 'bun-hono', 'bun-postern', 'deno', 'deno-hono', 'deno-postern']
 
 /** Scenario 9's check of the handshake's answer: 101 with the upgrade headers (the ws client has checked Sec-WebSocket-Accept). */
 export function checkUpgrade(status: number, _contentType: string, _body: Buffer, headers: IncomingHttpHeaders): string | null {

@@ -21,8 +21,8 @@ function describe(value: string | Buffer): string {
   return JSON.stringify(typeof value === 'string' ? value.slice(0, 40) : `${value.length} bytes`)
 }
 
-/** The problem with a peer's WebSocket echo, or null. */
-export async function verifyWebSocket(port: number, scenario: Scenario): Promise<string | null> {
+/** The problem with a peer's WebSocket echo, or null; `wait` is how long to wait for each step's echoes (ms). */
+export async function verifyWebSocket(port: number, scenario: Scenario, wait = 3000): Promise<string | null> {
   const socket = new WebSocket(`ws://127.0.0.1:${port}${scenario.path}`, { perMessageDeflate: false, handshakeTimeout: 10_000 })
   const echoes: Echo[] = []
   let wake: (() => void) | null = null
@@ -69,9 +69,9 @@ export async function verifyWebSocket(port: number, scenario: Scenario): Promise
   }
   await new Promise<void>((resolve) => (socket.readyState === WebSocket.OPEN ? resolve() : socket.once('open', () => resolve())))
 
-  /** Waits for `count` echoes (or a failure, or 3 s); returns them. */
+  /** Waits for `count` echoes (or a failure, or `wait` ms); returns them. */
   const receive = async (count: number): Promise<Echo[] | string> => {
-    const deadline = Date.now() + 3000
+    const deadline = Date.now() + wait
     while (echoes.length < count && failure === null && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
         wake = resolve
@@ -79,7 +79,7 @@ export async function verifyWebSocket(port: number, scenario: Scenario): Promise
       })
     }
     if (failure !== null) return failure
-    if (echoes.length < count) return `${echoes.length} of ${count} echoes within 3 s`
+    if (echoes.length < count) return `${echoes.length} of ${count} echoes within ${wait} ms`
     return echoes.splice(0, count)
   }
   const burst = Array.from({ length: 16 }, (_, i) => `${String(i).padStart(2, '0')} ${scenario.body ?? ''}`)
