@@ -62,6 +62,12 @@ const app: GatewayApp = async (environ, startResponse) => {
       }
       return []
     }
+    case '/late-echo': {
+      await sleep(30) // an authorisation lookup, say: frames sent meanwhile must wait, not be lost
+      const socket = upgrade.accept()
+      for await (const message of socket) await socket.send(message)
+      return []
+    }
     case '/private':
       await sleep(2)
       startResponse('401 Unauthorized', [['WWW-Authenticate', 'Bearer']])
@@ -309,6 +315,19 @@ t.test('a frame sent in the same packet as the handshake is the first message', 
   t.same([...body], [0x81, 5, ...Buffer.from('early'), 0x82, 2, 1, 2], 'both frames echoed, in order')
   c.socket.write(clientFrame(8, Buffer.from([0x03, 0xe8])))
   await c.closed
+})
+
+t.test('frames sent before an app that awaits first has accepted are kept, in order', async (t) => {
+  const s = await serve(t, app)
+  const c = await raw(s.port)
+  c.socket.write(Buffer.concat([Buffer.from(handshake('/late-echo'), 'latin1'), clientFrame(1, Buffer.from('one'))]))
+  await sleep(10)
+  c.socket.write(clientFrame(1, Buffer.from('two')))
+  const got = await c.until((b) => b.includes('two'))
+  const body = got.subarray(got.indexOf('\r\n\r\n') + 4)
+  t.match(got.toString('latin1'), /^HTTP\/1\.1 101 /)
+  t.same([...body], [0x81, 3, ...Buffer.from('one'), 0x81, 3, ...Buffer.from('two')])
+  c.socket.destroy()
 })
 
 t.test('a handshake pipelined behind a plain request: its 101 comes after that response', async (t) => {
