@@ -152,6 +152,8 @@
  *   socket's first frames.
  */
 
+import type { WebSocketUpgrade } from './websocket.js'
+
 /** A body chunk: bytes, or a string sent as UTF-8. */
 export type Chunk = Uint8Array | string
 
@@ -325,6 +327,11 @@ export interface Environ {
   'gateway.multiprocess': boolean
   /** Whether the app is called only once in this process (CGI-like). */
   'gateway.run_once': boolean
+  /**
+   * The WebSocket extension (lib/gateway/websocket.ts): present only when
+   * the request is a valid WebSocket handshake and the server can upgrade.
+   */
+  'gateway.websocket'?: WebSocketUpgrade
   /**
    * Every request header but Content-Type and Content-Length, as
    * `HTTP_` + the name upper-cased with `-` as `_` (`HTTP_USER_AGENT`).
