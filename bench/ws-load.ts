@@ -1,9 +1,9 @@
 /**
  * The WebSocket load generator (wrk and autocannon speak no WebSocket). For
  * each job read from stdin (a {@link LoadJob} as one JSON line) it opens
- * `connections` sockets to the job's
- * `ws://` URL, then for `duration` seconds keeps `pipelining` messages (the
- * job's body, a text message) in flight on each: every echo received is
+ * `connections` sockets to the job's `ws://` URL, then for `duration`
+ * seconds keeps `pipelining` messages (the job's body, a text message) in
+ * flight on each: every echo received is
  * checked against what was sent, timed, and answered with the next message.
  * It answers with one JSON line, `{"result": LoadResult}` where `requests`
  * counts the echoes received in the measured window (or `{"error": …}`), and
