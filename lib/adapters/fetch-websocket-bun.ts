@@ -12,7 +12,8 @@
  * Bun reads the object's members when the server starts; the getters below
  * note it, and only then is the extension offered. A handler served without
  * it never offers `gateway.websocket` (the app answers 426 as on any server
- * without it) rather than failing at `accept()`.
+ * without it) rather than failing at `accept()`, and its error log says once
+ * how to serve it (fetch-websocket.ts).
  *
  * Limits map onto Bun's: `maxPayloadLength` (Bun closes with 1009),
  * `idleTimeout` in seconds with Bun's own pings, `backpressureLimit` with

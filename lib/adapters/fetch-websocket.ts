@@ -12,7 +12,8 @@
  * No Node built-ins: this runs on every Fetch runtime.
  */
 import type { GatewayCall } from '../gateway/runner.js'
-import type { Environ } from '../gateway/spec.js'
+import { writeLog } from '../gateway/errors.js'
+import type { Environ, ErrorStream } from '../gateway/spec.js'
 import { checkWebSocketEnviron } from '../gateway/websocket-handshake.js'
 import type { TransportWebSocket } from '../gateway/websocket-transport.js'
 import { bunWebSocketHandler, isBunServer, openOnBun, type BunWebSocketHandler } from './fetch-websocket-bun.js'
@@ -29,9 +30,13 @@ export class FetchWebSockets {
   private readonly off: boolean
   /** Whether Bun read {@link bun}: a Bun server was started with it. */
   private bunServed = false
+  /** Whether the hint about a Bun server without the handlers was logged (once per handler). */
+  private bunHinted = false
+  private readonly errors: ErrorStream
   private readonly open = new Set<TransportWebSocket>()
 
-  constructor(options: WebSocketOptions | false | undefined) {
+  constructor(options: WebSocketOptions | false | undefined, errors: ErrorStream) {
+    this.errors = errors
     this.off = options === false
     this.limits = webSocketLimits(options === false ? undefined : options)
     this.bun = bunWebSocketHandler(this.limits, () => {
@@ -49,7 +54,10 @@ export class FetchWebSockets {
     let drainEvents = true
     if (this.off) return false
     if (isBunServer(info)) {
-      if (!this.bunServed) return false
+      if (!this.bunServed) {
+        this.hintBun(environ)
+        return false
+      }
       open = openOnBun(info, request, answer)
     } else {
       const upgrade = denoUpgrade(info)
@@ -79,6 +87,17 @@ export class FetchWebSockets {
       drainEvents,
     )
     return false
+  }
+
+  /** A handshake on a Bun server started without `handler.websocket`: say once how to serve WebSockets, then serve it as a normal request. */
+  private hintBun(environ: Environ): void {
+    if (this.bunHinted || environ.HTTP_SEC_WEBSOCKET_KEY === undefined) return
+    this.bunHinted = true
+    writeLog(
+      this.errors,
+      "postern: a WebSocket handshake came in on Bun, but Bun.serve was not given this handler's websocket handlers, so gateway.websocket is not offered; " +
+        'serve it with Bun.serve({ fetch: handler, websocket: handler.websocket })\n',
+    )
   }
 
   /** Closes every open WebSocket with 1001 [ws-shutdown]; resolves once all are closed. */

@@ -57,7 +57,7 @@ const consoleErrors: ErrorStream = {
 export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): FetchAppHandler {
   const errors = options.errors ?? consoleErrors
   const limit = options.maxBodySize ?? DEFAULT_BODY_LIMIT
-  const websockets = new FetchWebSockets(options.webSocket)
+  const websockets = new FetchWebSockets(options.webSocket, errors)
   const handler: FetchHandler = (request, info) =>
     new Promise<Response>((resolve) => {
       const call = new FetchCall(request, resolve, errors)

@@ -13,17 +13,17 @@ import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { WebSocket } from 'ws'
 import { once } from 'node:events'
-import { ROOT, commonChecks, flood, rssKb, runtimeBinary, startRuntime, talk } from '../fixtures/ws-scenarios.js'
+import { ROOT, commonChecks, flood, handshake, rawExchange, rssKb, runtimeBinary, startRuntime, talk } from '../fixtures/ws-scenarios.js'
 
 const bun = runtimeBinary('bun')
 if (bun === null) {
   t.test('Bun is not installed (node_modules/.bin/bun is missing)', { skip: true }, () => {})
 } else {
-  const server = await startRuntime(t, 'bun')
+  const server = await startRuntime(t, 'bun', { WS_HANDSHAKE: '300' })
   if (typeof server === 'string') throw new Error(server)
 
   t.test('Bun.serve with toFetch and handler.websocket', async (t) => {
-    await commonChecks(t, server.port, { http10: 'offered', clients: ['ws', 'undici'] })
+    await commonChecks(t, server.port, { http10: 'offered', clients: ['ws', 'undici'], invalidUtf8: 1007 })
     t.match(server.lines.join('\n'), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
   })
 
@@ -56,6 +56,11 @@ if (bun === null) {
     t.same(r.messages, ['hello none'], 'a good client is served')
   })
 
+  t.test('a handshake the app never answers gets 503 after the handshake timeout', async (t) => {
+    const r = await rawExchange(server.port, handshake('/hang'), 3000)
+    t.equal(r.status, 503)
+  })
+
   t.test("the handler's closeWebSockets() closes open sockets with 1001", async (t) => {
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/echo`)
     const closed = once(ws, 'close')
@@ -71,6 +76,10 @@ if (bun === null) {
     if (typeof bare === 'string') throw new Error(bare)
     const r = await talk('ws', bare.port, '/echo')
     t.equal(r.status, 426)
+    await talk('ws', bare.port, '/echo')
+    const hints = bare.lines.filter((line) => line.includes('Bun.serve was not given'))
+    t.equal(hints.length, 1, 'the error log says once how to serve WebSockets on Bun')
+    t.match(hints[0], /Bun\.serve\(\{ fetch: handler, websocket: handler\.websocket \}\)/)
     const res = await fetch(`http://127.0.0.1:${bare.port}/http`)
     t.equal(await res.text(), 'ok plain')
   })

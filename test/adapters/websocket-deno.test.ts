@@ -12,17 +12,17 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import path from 'node:path'
 import { WebSocket } from 'ws'
-import { ROOT, commonChecks, flood, rssKb, runtimeBinary, startRuntime, talk } from '../fixtures/ws-scenarios.js'
+import { ROOT, commonChecks, flood, handshake, rawExchange, rssKb, runtimeBinary, startRuntime, talk } from '../fixtures/ws-scenarios.js'
 
 const deno = runtimeBinary('deno')
 if (deno === null) {
   t.test('Deno is not installed (node_modules/.bin/deno is missing)', { skip: true }, () => {})
 } else {
-  const server = await startRuntime(t, 'deno')
+  const server = await startRuntime(t, 'deno', { WS_HANDSHAKE: '300' })
   if (typeof server === 'string') throw new Error(server)
 
   t.test('Deno.serve with toFetch', async (t) => {
-    await commonChecks(t, server.port, { http10: 'offered', clients: ['ws', 'undici'] })
+    await commonChecks(t, server.port, { http10: 'offered', clients: ['ws', 'undici'], invalidUtf8: 'dropped' })
     t.match(server.lines.join('\n'), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
   })
 
@@ -58,6 +58,11 @@ if (deno === null) {
     t.ok(grown < 48 * 1024, `resident memory grew by ${grown} KiB`)
     const r = await talk('ws', server.port, '/echo', { send: ['close me'] })
     t.same(r.messages, ['hello none'], 'a good client is served')
+  })
+
+  t.test('a handshake the app never answers gets 503 after the handshake timeout', async (t) => {
+    const r = await rawExchange(server.port, handshake('/hang'), 3000)
+    t.equal(r.status, 503)
   })
 
   t.test("the handler's closeWebSockets() closes open sockets with 1001", async (t) => {

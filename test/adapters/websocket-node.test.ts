@@ -5,7 +5,8 @@
  * with the `ws` client and undici's WebSocket. Bad handshakes never reach
  * the app; afterwards a good client is served and the process holds no
  * more descriptors than before, also after a client that floods and never
- * reads (the server stops reading it). Also: without the upgrade listener the app
+ * reads (the server stops reading it). Bun's and Deno's own clients, and
+ * wss:// on node:https, are served too. Also: without the upgrade listener the app
  * answers 426 itself, idle clients are pinged then cut, a handshake the app
  * never answers gets 503, and `serveNode`'s close() closes sockets with 1001.
  */
@@ -16,12 +17,15 @@ import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { WebSocket } from 'ws'
-import { serveNode, toNodeListener } from '../../lib/adapters/node.js'
-import { toNodeUpgrade } from '../../lib/adapters/node-websocket.js'
-import type { NodeAdapterOptions } from '../../lib/adapters/to-node.js'
+import https from 'node:https'
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { serveNode, toNodeListener, toNodeUpgrade, type NodeAdapterOptions } from '../../lib/adapters/node.js'
+import { makeCert } from '../helpers/process.js'
 import type { ErrorStream } from '../../lib/gateway/spec.js'
 import { wsApp } from '../fixtures/ws-app.js'
-import { commonChecks, flood, handshake, rawExchange, talk } from '../fixtures/ws-scenarios.js'
+import { ROOT, commonChecks, flood, handshake, rawExchange, runtimeBinary, talk } from '../fixtures/ws-scenarios.js'
 
 const errors: string[] = []
 const errorStream: ErrorStream = { write: (m) => void errors.push(m), flush() {} }
@@ -59,7 +63,7 @@ t.test('node:http with toNodeUpgrade', async (t) => {
   await fetch(`http://127.0.0.1:${port}/http`).then((r) => r.text())
   await new Promise((r) => setTimeout(r, 50))
   const baseline = fds()
-  await commonChecks(t, port, { http10: 'refused', clients: ['ws', 'undici'] })
+  await commonChecks(t, port, { http10: 'refused', clients: ['ws', 'undici'], invalidUtf8: 1007 })
   t.ok((await fdsBackTo(baseline)) <= baseline, 'descriptors back to the baseline')
   t.match(errors.join(''), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
 })
@@ -72,6 +76,53 @@ t.test('a client that floods and never reads: the server stops reading it, and n
   t.ok((await fdsBackTo(baseline)) <= baseline, 'descriptors back to the baseline')
   const r = await talk('ws', port, '/echo', { send: ['close me'] })
   t.same(r.messages, ['hello none'], 'a good client is served')
+})
+
+for (const runtime of ['bun', 'deno'] as const) {
+  const binary = runtimeBinary(runtime)
+  t.test(`${runtime === 'bun' ? "Bun's" : "Deno's"} own WebSocket client`, { skip: binary === null ? `${runtime} is not installed` : false }, async (t) => {
+    const client = path.join(ROOT, 'test/fixtures/ws-runtime-client.ts')
+    const args = runtime === 'bun' ? ['run', client, String(port)] : ['run', '--quiet', '--allow-net', '--no-lock', '--no-check', client, String(port)]
+    const child = spawn(binary!, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' } })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    const [code] = (await once(child, 'exit')) as [number]
+    t.equal(code, 0)
+    const [echo, refused, crash, big] = out
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { code: number } & Record<string, unknown>)
+    t.match(echo, { protocol: 'chat', messages: ['hello chat', 'hi', [1, 2, 255]], code: 4000, reason: 'as asked' })
+    t.match(refused, { opened: false, messages: [] }, 'the 401 refuses the handshake')
+    t.ok(refused!.code === 1006 || refused!.code === 0, `closed without a close frame (${refused!.code})`)
+    t.match(crash, { opened: true, code: 1011 })
+    t.match(big, { messages: ['hello none'], code: 1009 })
+  })
+}
+
+const cert = makeCert()
+t.test('node:https: the same listener serves wss://', { skip: cert === null ? 'openssl is missing' : false }, async (t) => {
+  const tls = { key: readFileSync(cert!.key), cert: readFileSync(cert!.cert) }
+  const server = https.createServer(tls, toNodeListener(wsApp, { errors: errorStream }))
+  server.on('upgrade', toNodeUpgrade(wsApp, { errors: errorStream }))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const ws = new WebSocket(`wss://127.0.0.1:${(server.address() as AddressInfo).port}/echo`, ['chat'], { rejectUnauthorized: false })
+  const messages: string[] = []
+  ws.on('message', (data: Buffer) => {
+    messages.push(data.toString())
+    if (messages.length === 1) ws.send('over tls')
+    else ws.send('close me')
+  })
+  const [code] = (await once(ws, 'close')) as [number]
+  t.same(messages, ['hello chat', 'over tls'])
+  t.equal(code, 4000)
 })
 
 t.test('without the upgrade listener the app is called without the extension and answers 426', async (t) => {
