@@ -163,7 +163,7 @@ t.test('hooks run before the upgrade: an onRequest or preHandler hook refuses wi
   const ran: string[] = []
   app.addHook('onRequest', (req, reply) => {
     ran.push(`onRequest ${req.path}`)
-    if (req.query.token !== 'good') reply.status(401).send({ error: 'who are you?' })
+    if (req.query.token !== 'good') reply.code(401).send({ error: 'who are you?' })
   })
   app.ws('/private', { preHandler: (req, reply) => void (req.header('x-role') === 'banned' && reply.status(403).send('banned')) }, async (socket) => {
     ran.push('handler')
