@@ -116,6 +116,7 @@ export function acceptingHandler(route: WebSocketRoute, onResponse: readonly Req
     // Middleware above may have taken the offer away; then this is a plain request.
     if (upgrade === undefined) return upgradeRequired(req, reply)
     const protocol = route.protocol?.(upgrade.protocols, req)
+    // accept() would refuse it too [ws-protocol]; refusing here names the route's option, and breaks no rule of the interface.
     if (protocol !== undefined && !upgrade.protocols.includes(protocol)) {
       throw new TypeError(
         `postern: the protocol option of ${req.method} ${req.path} chose ${JSON.stringify(protocol)}, which the client did not offer (${JSON.stringify(upgrade.protocols)})`,
