@@ -10,6 +10,7 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import net from 'node:net'
 import path from 'node:path'
 import { WebSocket } from 'ws'
 import { ROOT, commonChecks, flood, handshake, rawExchange, rssKb, runtimeBinary, startRuntime, talk } from '../fixtures/ws-scenarios.js'
@@ -63,6 +64,24 @@ if (deno === null) {
   t.test('a handshake the app never answers gets 503 after the handshake timeout', async (t) => {
     const r = await rawExchange(server.port, handshake('/hang'), 3000)
     t.equal(r.status, 503)
+  })
+
+  t.test('a silent client is pinged, then closed (Deno pings every idleTimeout)', async (t) => {
+    const idle = await startRuntime(t, 'deno', { WS_IDLE: '1000' })
+    if (typeof idle === 'string') throw new Error(idle)
+    const socket = net.connect(idle.port, '127.0.0.1')
+    socket.write(handshake('/echo'))
+    let data = Buffer.alloc(0)
+    socket.on('data', (d: Buffer) => {
+      data = Buffer.concat([data, d])
+    })
+    socket.on('error', () => {})
+    const started = Date.now()
+    await once(socket, 'close')
+    const elapsed = Date.now() - started
+    const frames = data.subarray(data.indexOf('\r\n\r\n') + 4)
+    t.ok(frames.includes(0x89), 'a ping frame was sent')
+    t.ok(elapsed >= 900 && elapsed < 5000, `closed after about one or two idle timeouts (${elapsed} ms)`)
   })
 
   t.test("the handler's closeWebSockets() closes open sockets with 1001", async (t) => {
