@@ -8,7 +8,7 @@
  * the app as before, without the key, and the app answers 426.
  *
  * Fetch hosts do not say the request's HTTP version, so a handshake over
- * HTTP/1.0 cannot be refused here (Bun upgrades it; Deno refuses it itself).
+ * HTTP/1.0 cannot be refused here: Bun and Deno both let it upgrade.
  * No Node built-ins: this runs on every Fetch runtime.
  */
 import type { GatewayCall } from '../gateway/runner.js'
