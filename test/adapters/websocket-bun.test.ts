@@ -25,6 +25,11 @@ if (bun === null) {
   t.test('Bun.serve with toFetch and handler.websocket', async (t) => {
     await commonChecks(t, server.port, { http10: 'offered', clients: ['ws', 'undici'], invalidUtf8: 1007 })
     t.match(server.lines.join('\n'), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
+    t.same(
+      server.lines.filter((line) => line.startsWith('VIOLATION')),
+      [],
+      'validate() found no violation on either side',
+    )
   })
 
   t.test("Bun's own WebSocket client", async (t) => {

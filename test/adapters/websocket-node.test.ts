@@ -23,17 +23,21 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { serveNode, toNodeListener, toNodeUpgrade, type NodeAdapterOptions } from '../../lib/adapters/node.js'
 import { makeCert } from '../helpers/process.js'
+import { validate } from '../../lib/gateway/validate.js'
 import type { ErrorStream } from '../../lib/gateway/spec.js'
 import { wsApp } from '../fixtures/ws-app.js'
 import { ROOT, commonChecks, flood, handshake, rawExchange, runtimeBinary, talk } from '../fixtures/ws-scenarios.js'
 
 const errors: string[] = []
+const violations: string[] = []
+// validate() checks both sides of the extension: a violation here is the adapter's.
+const app = validate(wsApp, { onViolation: (violation) => void violations.push(violation.message) })
 const errorStream: ErrorStream = { write: (m) => void errors.push(m), flush() {} }
 
 /** node:http serving the app with both listeners, as the README shows; closed with the test. */
 async function listen(options: NodeAdapterOptions = {}, upgrade = true): Promise<number> {
-  const server = http.createServer(toNodeListener(wsApp, { errors: errorStream, ...options }))
-  if (upgrade) server.on('upgrade', toNodeUpgrade(wsApp, { errors: errorStream, ...options }))
+  const server = http.createServer(toNodeListener(app, { errors: errorStream, ...options }))
+  if (upgrade) server.on('upgrade', toNodeUpgrade(app, { errors: errorStream, ...options }))
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   t.teardown(() => {
@@ -66,6 +70,7 @@ t.test('node:http with toNodeUpgrade', async (t) => {
   await commonChecks(t, port, { http10: 'refused', clients: ['ws', 'undici'], invalidUtf8: 1007 })
   t.ok((await fdsBackTo(baseline)) <= baseline, 'descriptors back to the baseline')
   t.match(errors.join(''), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
+  t.same(violations, [], 'validate() found no violation on either side')
 })
 
 t.test('a client that floods and never reads: the server stops reading it, and nothing is left once it goes', async (t) => {
