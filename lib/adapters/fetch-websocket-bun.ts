@@ -120,9 +120,11 @@ export function openOnBun(server: BunServer, request: Request, answer: (response
     }
     socket.ended(1006, '')
     answer(new Response('WebSocket upgrade failed\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } }))
+    // Bun throws when its server has no websocket handlers, and returns false when it will not upgrade (the client left, say).
     throw new Error(
-      'postern: Bun could not upgrade this request; serve the toFetch handler with its websocket handlers: ' +
-        `Bun.serve({ fetch: handler, websocket: handler.websocket })${failure === null ? '' : ` (${String(failure)})`}`,
+      failure === null
+        ? 'postern: Bun did not upgrade this request (the client may have left)'
+        : `postern: Bun could not upgrade this request (${String(failure)}); serve the toFetch handler with its websocket handlers: Bun.serve({ fetch: handler, websocket: handler.websocket })`,
     )
   }
 }

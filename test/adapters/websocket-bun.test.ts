@@ -88,4 +88,15 @@ if (bun === null) {
     const res = await fetch(`http://127.0.0.1:${bare.port}/http`)
     t.equal(await res.text(), 'ok plain')
   })
+
+  t.test('the handler on a second Bun server without its websocket handlers: accept() fails with 500 and says why', async (t) => {
+    const mixed = await startRuntime(t, 'bun', { MIXED: '1' })
+    if (typeof mixed === 'string') throw new Error(mixed)
+    const r = await talk('ws', mixed.port, '/echo')
+    t.equal(r.status, 500)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    t.match(mixed.lines.join('\n'), /Bun could not upgrade this request .*Bun\.serve\(\{ fetch: handler, websocket: handler\.websocket \}\)/)
+    const res = await fetch(`http://127.0.0.1:${mixed.port}/http`)
+    t.equal(await res.text(), 'ok plain', 'the server goes on')
+  })
 }
