@@ -24,12 +24,12 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { stderrStream } from '../gateway/errors.js'
 import type { ConnectionInfo } from '../gateway/environ.js'
-import { STATUS_TEXT } from '../gateway/headers.js'
 import type { Environ, GatewayApp, Headers } from '../gateway/spec.js'
 import { checkWebSocketHandshake, type HandshakeField } from '../gateway/websocket-handshake.js'
 import type { TransportWebSocket } from '../gateway/websocket-transport.js'
 import { WsTransport } from '../gateway/websocket-ws.js'
 import { NodeCall, environOf, type NodeAdapterOptions, type Res } from './to-node.js'
+import { writeRefusal } from './node-handshake.js'
 import { handshakeDeadline, offerWebSocket } from './websocket-offer.js'
 import { webSocketLimits } from './websocket-options.js'
 
@@ -112,10 +112,7 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
     const handshake = checkWebSocketHandshake(req.method ?? 'GET', `HTTP/${req.httpVersion}`, (name) => headerOf(req, name))
     if (handshake !== null && !handshake.valid) {
       // [ws-handshake]: answered here, the app is not called.
-      const body = `${handshake.message}\n`
-      const headers = [...handshake.headers, ['Content-Type', 'text/plain; charset=utf-8'], ['Content-Length', String(Buffer.byteLength(body))]].flat()
-      res.writeHead(handshake.status, STATUS_TEXT[handshake.status] ?? '', headers)
-      res.end(req.method === 'HEAD' ? undefined : body)
+      writeRefusal(res, handshake, req.method ?? 'GET')
       return
     }
     const call = new NodeCall(req, res as unknown as Res, errors)

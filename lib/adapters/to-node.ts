@@ -19,6 +19,7 @@ import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
 import { StreamInput } from '../gateway/stream-input.js'
 import { decodePath } from '../gateway/target.js'
 import type { WebSocketOptions } from './websocket-options.js'
+import { refusedHandshake } from './node-handshake.js'
 
 export interface NodeAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: standard error. */
@@ -72,6 +73,8 @@ export function toNodeListener(app: GatewayApp, options: NodeAdapterOptions = {}
       call.refuseFor(error)
       return
     }
+    // One look at Upgrade: a handshake Node did not hand to 'upgrade' may be one to refuse.
+    if (environ.HTTP_UPGRADE !== undefined && refusedHandshake(req, res as ServerResponse, environ)) return
     call.run(app, environ)
     // A sync app with an array body is done by now; only a response still in flight listens for the client leaving.
     if (!call.done) call.watch()
