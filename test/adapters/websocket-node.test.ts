@@ -6,7 +6,7 @@
  * the app; afterwards a good client is served and the process holds no
  * more descriptors than before, also after a client that floods and never
  * reads (the server stops reading it). Bun's and Deno's own clients, and
- * wss:// on node:https, are served too. Also: without the upgrade listener the app
+ * wss:// on node:https and an app mounted in Express, are served too. Also: without the upgrade listener the app
  * answers 426 itself, idle clients are pinged then cut, a handshake the app
  * never answers gets 503, and `serveNode`'s close() closes sockets with 1001.
  */
@@ -18,6 +18,7 @@ import { readdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { WebSocket } from 'ws'
 import https from 'node:https'
+import express from 'express'
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -128,6 +129,24 @@ t.test('node:https: the same listener serves wss://', { skip: cert === null ? 'o
   const [code] = (await once(ws, 'close')) as [number]
   t.same(messages, ['hello chat', 'over tls'])
   t.equal(code, 4000)
+})
+
+t.test('inside Express: the app mounted with toNodeListener, its WebSockets on the same http server with toNodeUpgrade', async (t) => {
+  const server = express()
+    .use(toNodeListener(app, { errors: errorStream }))
+    .listen(0, '127.0.0.1')
+  server.on('upgrade', toNodeUpgrade(app, { errors: errorStream }))
+  await once(server, 'listening')
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const port = (server.address() as AddressInfo).port
+  const r = await talk('ws', port, '/echo', { protocols: ['chat'], send: ['via express', 'close me'] })
+  t.same(r.messages, ['hello chat', 'via express'])
+  t.equal(r.code, 4000)
+  const res = await fetch(`http://127.0.0.1:${port}/http`)
+  t.equal(await res.text(), 'ok plain')
 })
 
 t.test('without the upgrade listener the app is called without the extension and answers 426', async (t) => {
