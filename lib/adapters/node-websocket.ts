@@ -62,9 +62,9 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
     clientTracking: false,
     perMessageDeflate: false,
     maxPayload: limits.maxMessageSize,
+    // ws 8.18+ takes closeTimeout; @types/ws does not list it yet.
     closeTimeout: limits.closeTimeout,
     handleProtocols: (_offered: Set<string>, req: IncomingMessage) => chosen.get(req)?.protocol || false,
-    // ws 8.18+ takes closeTimeout; @types/ws does not list it yet.
   } as ConstructorParameters<typeof WebSocketServer>[0])
   wss.on('headers', (lines: string[], req: IncomingMessage) => {
     for (const [name, value] of chosen.get(req)?.headers ?? []) lines.push(`${name}: ${value}`)

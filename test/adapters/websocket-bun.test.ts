@@ -23,7 +23,7 @@ if (bun === null) {
   if (typeof server === 'string') throw new Error(server)
 
   t.test('Bun.serve with toFetch and handler.websocket', async (t) => {
-    await commonChecks(t, server.port, { http10: 'offered', clients: ['ws', 'undici'], invalidUtf8: 1007 })
+    await commonChecks(t, server.port, { http10: 'offered', clients: ['ws', 'undici'], invalidUtf8: 1007, handoff: 'kept-if-accepted-at-once' })
     t.match(server.lines.join('\n'), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
     t.same(
       server.lines.filter((line) => line.startsWith('VIOLATION')),

@@ -23,7 +23,7 @@ if (deno === null) {
   if (typeof server === 'string') throw new Error(server)
 
   t.test('Deno.serve with toFetch', async (t) => {
-    await commonChecks(t, server.port, { http10: 'offered', clients: ['ws', 'undici'], invalidUtf8: 'dropped' })
+    await commonChecks(t, server.port, { http10: 'offered', clients: ['ws', 'undici'], invalidUtf8: 'dropped', handoff: 'kept' })
     t.match(server.lines.join('\n'), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
     t.same(
       server.lines.filter((line) => line.startsWith('VIOLATION')),

@@ -68,7 +68,7 @@ t.test('node:http with toNodeUpgrade', async (t) => {
   await fetch(`http://127.0.0.1:${port}/http`).then((r) => r.text())
   await new Promise((r) => setTimeout(r, 50))
   const baseline = fds()
-  await commonChecks(t, port, { http10: 'refused', clients: ['ws', 'undici'], invalidUtf8: 1007 })
+  await commonChecks(t, port, { http10: 'refused', clients: ['ws', 'undici'], invalidUtf8: 1007, handoff: 'kept' })
   t.ok((await fdsBackTo(baseline)) <= baseline, 'descriptors back to the baseline')
   t.match(errors.join(''), /app error after accept\(\): Error: crash on boom/, 'the 1011 was logged')
   t.same(violations, [], 'validate() found no violation on either side')
