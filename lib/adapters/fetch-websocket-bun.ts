@@ -20,6 +20,13 @@
  * `closeOnBackpressureLimit` (a send Bun would drop closes the socket
  * instead); reading stops with `pause()` where Bun has it (1.2+), else the
  * core's read limit closes with 1008.
+ *
+ * Bun's own limits, which the adapter cannot change: its `close` handler
+ * says 1006 for a message over the limit (the client gets 1009); a client
+ * that sends frames in the handshake's packet, before the 101, is answered
+ * 400 by Bun if the app awaits before accepting (Bun parses them as the
+ * next request; browsers never do this); Fetch requests do not carry the
+ * HTTP version, so a handshake over HTTP/1.0 is offered too.
  */
 import type { TransportWebSocket, WebSocketTransport } from '../gateway/websocket-transport.js'
 import type { WebSocketMessage } from '../gateway/websocket.js'
