@@ -15,6 +15,9 @@
  * - it has no drain event: a waiting `send()` polls `bufferedAmount`.
  * Deno pings a silent client every `idleTimeout` seconds and closes it when
  * no pong comes; `Deno.serve`'s `shutdown()` closes sockets with 1001.
+ * Deno's framing drops a connection that sends invalid UTF-8 in a text
+ * message without a 1007 close frame, and upgrades a handshake over
+ * HTTP/1.0 (Fetch requests do not carry the version).
  */
 import { chunkLength } from '../gateway/rules.js'
 import type { WebSocketTransport } from '../gateway/websocket-transport.js'
