@@ -24,6 +24,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { serveNode, toNodeListener, toNodeUpgrade, type NodeAdapterOptions } from '../../lib/adapters/node.js'
 import { makeCert } from '../helpers/process.js'
+import { toFetch } from '../../lib/adapters/fetch.js'
 import { validate } from '../../lib/gateway/validate.js'
 import type { ErrorStream } from '../../lib/gateway/spec.js'
 import { wsApp } from '../fixtures/ws-app.js'
@@ -147,6 +148,17 @@ t.test('inside Express: the app mounted with toNodeListener, its WebSockets on t
   t.equal(r.code, 4000)
   const res = await fetch(`http://127.0.0.1:${port}/http`)
   t.equal(await res.text(), 'ok plain')
+})
+
+t.test('toFetch on a host that cannot upgrade (in process on Node) offers nothing: the app answers 426, even to an invalid handshake', async (t) => {
+  const handler = toFetch(app, { errors: errorStream })
+  const headers = { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' }
+  const valid = await handler(new Request('http://localhost/echo', { headers }))
+  t.equal(valid.status, 426)
+  t.equal(valid.headers.get('upgrade'), 'websocket')
+  const invalid = await handler(new Request('http://localhost/echo', { headers: { ...headers, 'sec-websocket-version': '12' } }))
+  t.equal(invalid.status, 426, "the app's answer: a server without the extension calls the app as for any request")
+  t.equal(invalid.headers.get('sec-websocket-version'), null)
 })
 
 t.test('without the upgrade listener the app is called without the extension and answers 426', async (t) => {
