@@ -7,9 +7,10 @@
  */
 import http from 'node:http'
 import type { LoadResult, LoadTool } from './load.js'
-import { missingFor, type PeerInfo } from './peer.js'
+import { PeerUnsupported, missingFor, type PeerInfo } from './peer.js'
 import { startPeer, type PeerProcess } from './peer-process.js'
 import type { Scenario } from './scenarios.js'
+import { verifyWebSocket } from './ws-check.js'
 
 export interface SuiteOptions {
   scenarios: readonly Scenario[]
@@ -22,6 +23,8 @@ export interface SuiteOptions {
   connections: number
   pipelining: number
   tool: LoadTool
+  /** The load tool of the WebSocket scenarios (bench/ws-tool.ts). */
+  wsTool?: LoadTool
   taskset: string | null
   /** Core the servers are pinned to. */
   serverCore: number
@@ -34,6 +37,7 @@ export interface Round {
   value: number
   requests: number
   seconds: number
+  p50: number
   p99: number
   clientCpu: number
   /** Server CPU time over the run, as a fraction of one core. */
@@ -54,7 +58,8 @@ export interface Cell {
   median: number
   min: number
   max: number
-  /** Median of the rounds' p99 latency, milliseconds. */
+  /** Median of the rounds' p50 and p99 latency, milliseconds. */
+  p50: number
   p99: number
   /** Highest client CPU share of any round. */
   clientCpu: number
@@ -137,7 +142,8 @@ function summarize(scenario: Scenario, peer: PeerInfo, connections: number, pipe
   const values = rounds.map((r) => r.value)
   const clientCpu = Math.max(0, ...rounds.map((r) => r.clientCpu))
   const failures = rounds.reduce((n, r) => n + r.errors + r.timeouts + r.non2xx, 0)
-  const trouble = problem ?? (failures > 0 ? `${failures} errors/timeouts/non-2xx over ${rounds.reduce((n, r) => n + r.requests, 0)} responses` : undefined)
+  const what = scenario.unit === 'msg/s' ? 'errors/timeouts/refused handshakes over' : 'errors/timeouts/non-2xx over'
+  const trouble = problem ?? (failures > 0 ? `${failures} ${what} ${rounds.reduce((n, r) => n + r.requests, 0)} ${scenario.unit === 'msg/s' ? 'echoes' : 'responses'}` : undefined)
   return {
     scenario: scenario.id,
     peer: peer.name,
@@ -148,6 +154,7 @@ function summarize(scenario: Scenario, peer: PeerInfo, connections: number, pipe
     median: median(values),
     min: values.length === 0 ? NaN : Math.min(...values),
     max: values.length === 0 ? NaN : Math.max(...values),
+    p50: median(rounds.map((r) => r.p50)),
     p99: median(rounds.map((r) => r.p99)),
     clientCpu,
     clientSaturated: clientCpu >= SATURATED,
@@ -166,12 +173,15 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
   }
   /** The available peers that serve a scenario; the others are noted as skipped for it. */
   const peersOf = (scenario: Scenario): PeerInfo[] => {
-    if (scenario.peers === undefined) return available
+    const serving: PeerInfo[] = []
     for (const peer of available) {
-      if (!scenario.peers.includes(peer.name))
+      if (scenario.peers !== undefined && !scenario.peers.includes(peer.name))
         skipped.push({ peer: peer.name, scenario: scenario.id, reason: `does not serve this scenario (served by ${scenario.peers.join(', ')})` })
+      else if (peer.routes !== undefined && !peer.routes.includes(scenario.route))
+        skipped.push({ peer: peer.name, scenario: scenario.id, reason: `serves only the ${peer.routes.join(', ')} route${peer.routes.length === 1 ? '' : 's'}` })
+      else serving.push(peer)
     }
-    return available.filter((peer) => scenario.peers?.includes(peer.name))
+    return serving
   }
   const cells: Cell[] = []
   const servedBy = options.scenarios.map((scenario) => peersOf(scenario))
@@ -195,25 +205,39 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
     const live: PeerProcess[] = []
     const rounds = new Map<string, Round[]>()
     const problems = new Map<string, string>()
+    const unsupported = new Set<string>()
     started.forEach((s, i) => {
       const peer = peers[i]
       if (peer === undefined) return
       if (s.status === 'fulfilled') live.push(s.value)
-      else problems.set(peer.name, `did not start: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`)
+      else if (s.reason instanceof PeerUnsupported) {
+        // The peer's stack lacks what the scenario needs (yet): listed as skipped, with its reason, not as a failure.
+        unsupported.add(peer.name)
+        skipped.push({ peer: peer.name, scenario: scenario.id, reason: s.reason.message })
+      } else problems.set(peer.name, `did not start: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`)
     })
     try {
       const measured: PeerProcess[] = []
+      const websocket = scenario.protocol === 'websocket'
+      const tool = websocket ? options.wsTool : options.tool
+      if (tool === undefined) throw new Error(`scenario ${scenario.id} needs the WebSocket load tool`)
       for (const server of live) {
-        const problem = await verify(server.port, scenario)
-        if (problem === null) measured.push(server)
-        else problems.set(server.peer.name, `wrong response: ${problem}`)
+        try {
+          const problem = await (websocket ? verifyWebSocket(server.port, scenario) : verify(server.port, scenario))
+          if (problem === null) measured.push(server)
+          else problems.set(server.peer.name, `wrong response: ${problem}`)
+        } catch (error) {
+          if (!(error instanceof PeerUnsupported)) throw error
+          unsupported.add(server.peer.name)
+          skipped.push({ peer: server.peer.name, scenario: scenario.id, reason: error.message })
+        }
       }
       const skippedRuns = (peers.length - measured.length) * options.rounds
       runsDone += skippedRuns
       if (options.warmup > 0) warmupsLeft -= peers.length - measured.length
 
       const job = (server: PeerProcess, duration: number) => ({
-        url: `http://127.0.0.1:${server.port}${scenario.path}`,
+        url: `${websocket ? 'ws' : 'http'}://127.0.0.1:${server.port}${scenario.path}`,
         method: scenario.method,
         headers: scenario.headers,
         ...(scenario.body === undefined ? {} : { body: scenario.body }),
@@ -224,7 +248,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
       if (options.warmup > 0) {
         for (const server of measured) {
           say(`scenario ${scenario.id} · ${server.peer.name} · warm-up`)
-          await options.tool.run(job(server, options.warmup)).catch(() => undefined)
+          await tool.run(job(server, options.warmup)).catch(() => undefined)
           warmupsLeft--
         }
       }
@@ -234,7 +258,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
           try {
             const cpu0 = await server.cpuMicros()
             const t0 = performance.now()
-            const result: LoadResult = await options.tool.run(job(server, options.duration))
+            const result: LoadResult = await tool.run(job(server, options.duration))
             const serverCpu = (await server.cpuMicros()) - cpu0
             const wallMs = performance.now() - t0
             const value = scenario.unit === 'MB/s' ? result.bytes / result.seconds / 1e6 : result.requests / result.seconds
@@ -243,6 +267,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
               value,
               requests: result.requests,
               seconds: result.seconds,
+              p50: result.p50,
               p99: result.p99,
               clientCpu: result.clientCpu,
               serverCpu: serverCpu / 1000 / wallMs,
@@ -260,7 +285,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteResult> {
     } finally {
       await Promise.all(live.map((server) => server.stop()))
     }
-    for (const peer of peers) cells.push(summarize(scenario, peer, connections, pipelining, rounds.get(peer.name) ?? [], problems.get(peer.name)))
+    for (const peer of peers) if (!unsupported.has(peer.name)) cells.push(summarize(scenario, peer, connections, pipelining, rounds.get(peer.name) ?? [], problems.get(peer.name)))
   }
   options.progress?.(`[${runsDone}/${totalRuns} runs] done`)
   return { cells, skipped }

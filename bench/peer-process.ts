@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { runtimeBinary, type PeerInfo } from './peer.js'
+import { PeerUnsupported, runtimeBinary, type PeerInfo } from './peer.js'
 import type { Route } from './scenarios.js'
 
 export interface MemoryUsage {
@@ -111,6 +111,7 @@ export function startPeer(peer: PeerInfo, route: Route, options: StartOptions): 
       }
       if (!started) {
         if (typeof message['error'] === 'string') return reject(new Error(`${peer.name}: ${message['error']}`))
+        if (typeof message['unsupported'] === 'string') return reject(new PeerUnsupported(message['unsupported']))
         if (typeof message['port'] !== 'number') return
         started = true
         clearTimeout(timer)

@@ -20,6 +20,15 @@ export interface RunningPeer {
   close(): Promise<void>
 }
 
+/**
+ * Thrown by a peer's `serve` when its stack cannot serve the route (a
+ * feature not there yet): the harness lists the peer as skipped for that
+ * scenario, with the message as the reason, instead of failing.
+ */
+export class PeerUnsupported extends Error {
+  override name = 'PeerUnsupported'
+}
+
 /** Every peer module exports `serve` of this type. */
 export type Serve = (route: Route, options: ServeOptions) => Promise<RunningPeer>
 
@@ -39,14 +48,17 @@ export interface PeerInfo {
   requires: readonly string[]
   /** npm packages whose versions the report records. */
   packages: readonly string[]
+  /** The only routes it serves (default: every route its scenarios ask of it); the harness skips it for the others. */
+  routes?: readonly Route[]
 }
 
 export const PEERS: readonly PeerInfo[] = [
   { runtime: 'node', name: 'raw', label: 'raw socket ceiling', file: 'raw.ts', requires: [], packages: [] },
   { runtime: 'node', name: 'node', label: 'node:http (bare)', file: 'node-http.ts', requires: [], packages: [] },
-  { runtime: 'node', name: 'fastify', label: 'Fastify', file: 'fastify.ts', requires: [], packages: ['fastify'] },
+  { runtime: 'node', name: 'fastify', label: 'Fastify', file: 'fastify.ts', requires: [], packages: ['fastify', '@fastify/websocket'] },
   { runtime: 'node', name: 'hono', label: 'Hono · @hono/node-server', file: 'hono.ts', requires: [], packages: ['hono', '@hono/node-server'] },
   { runtime: 'node', name: 'express', label: 'Express', file: 'express.ts', requires: [], packages: ['express'] },
+  { runtime: 'node', name: 'ws', label: 'ws · node:http', file: 'ws.ts', requires: [], packages: ['ws'], routes: ['ws'] },
   { runtime: 'node', name: 'postern', label: 'postern gateway app · postern server', file: 'postern-gateway.ts', requires: ['lib/server/index.ts'], packages: [] },
   {
     runtime: 'node',

@@ -96,6 +96,11 @@ function ratio(v: number, base: number | undefined): string {
   return base !== undefined && Number.isFinite(v) && Number.isFinite(base) && base > 0 ? `${(v / base).toFixed(2)}×` : '—'
 }
 
+/** Milliseconds, two decimals under 10. */
+function ms(v: number | null | undefined): string {
+  return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(v < 10 ? 2 : 1) : '—'
+}
+
 function row(cells: readonly string[]): string {
   return `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`
 }
@@ -123,13 +128,13 @@ export function markdown(report: Report): string {
   const peers = report.peers.filter((p) => report.cells.some((c) => c.peer === p.name))
   const cellOf = (scenario: string, peer: string): Cell | undefined => report.cells.find((c) => c.scenario === scenario && c.peer === peer)
 
-  lines.push('## Summary: median of rounds (req/s; MB/s where the scenario says so)', '')
+  lines.push('## Summary: median of rounds (req/s; MB/s or msg/s where the scenario says so)', '')
   const groups = RUNTIMES.map((r) => ({ ...r, peers: peers.filter((p) => p.runtime === r.runtime) })).filter((g) => g.peers.length > 0)
   const runtimeName = (g: (typeof groups)[number]): string => `${g.name}${meta.versions[g.runtime] === undefined ? '' : ` ${meta.versions[g.runtime]}`}`
   for (const [i, group] of groups.entries()) {
     // The Node group comes first and keeps its historical shape; each other runtime gets its own table after it.
     if (i > 0 || group.runtime !== 'node') lines.push(`On ${runtimeName(group)}:`, '')
-    lines.push(row(['peer', ...scenarios.map((s) => `${s.id} · ${s.title}${s.unit === 'MB/s' ? ' (MB/s)' : ''}`)]))
+    lines.push(row(['peer', ...scenarios.map((s) => `${s.id} · ${s.title}${s.unit === 'req/s' ? '' : ` (${s.unit})`}`)]))
     lines.push(row([':--', ...scenarios.map(() => '--:')]))
     for (const peer of group.peers) {
       lines.push(
@@ -159,32 +164,37 @@ export function markdown(report: Report): string {
       const cells = group.peers.map((p) => cellOf(s.id, p.name)).filter((c): c is Cell => c !== undefined)
       if (cells.length === 0) continue
       const node = group.runtime === 'node'
+      // WebSocket echoes have no raw ceiling: the Node group compares with `ws` on node:http instead, and shows the median latency too.
+      const ws = s.unit === 'msg/s'
+      const ceiling = node && !ws
       // Node: ratios to Fastify and to the raw socket ceiling; Bun and Deno: to the runtime's bare server and to Hono on it.
       const base = cellOf(s.id, node ? 'fastify' : group.bare)?.median
-      const second = cellOf(s.id, node ? 'raw' : `${group.runtime}-hono`)?.median
+      const second = cellOf(s.id, node ? (ws ? 'ws' : 'raw') : `${group.runtime}-hono`)?.median
       if (!node) lines.push(`On ${runtimeName(group)}:`, '')
       lines.push(
         row([
           'peer',
           'median',
           'min–max',
+          ...(ws ? ['p50 ms'] : []),
           'p99 ms',
           node ? 'vs Fastify' : `vs ${labels.get(group.bare) ?? group.bare}`,
-          node ? 'of ceiling' : 'vs Hono',
+          ceiling ? 'of ceiling' : node ? 'vs ws' : 'vs Hono',
           'client CPU',
           'server CPU',
         ]),
       )
-      lines.push(row([':--', '--:', '--:', '--:', '--:', '--:', '--:', '--:']))
+      lines.push(row([':--', '--:', '--:', ...(ws ? ['--:'] : []), '--:', '--:', '--:', '--:', '--:']))
       for (const c of cells) {
         lines.push(
           row([
             labels.get(c.peer) ?? c.peer,
             value(c.median, c.unit),
             c.rounds.length === 0 ? '—' : `${value(c.min, c.unit)}–${value(c.max, c.unit)}`,
-            Number.isFinite(c.p99) ? c.p99.toFixed(c.p99 < 10 ? 2 : 1) : '—',
+            ...(ws ? [ms(c.p50)] : []),
+            ms(c.p99),
             ratio(c.median, base),
-            node ? (second !== undefined && Number.isFinite(second) && Number.isFinite(c.median) ? pct(c.median / second) : '—') : ratio(c.median, second),
+            ceiling ? (second !== undefined && Number.isFinite(second) && Number.isFinite(c.median) ? pct(c.median / second) : '—') : ratio(c.median, second),
             `${pct(c.clientCpu)}${c.clientSaturated ? ' ⚠' : ''}`,
             pct(c.serverCpu),
           ]),

@@ -6,6 +6,7 @@
  *   npm run bench -- --only 1,7 --peers raw,fastify,postern
  *   npm run bench -- --tool wrk           wrk instead of autocannon (falls back when wrk is absent)
  *   npm run bench -- --check              start every peer, check one response per scenario, no load
+ *   npm run bench -- --only 9             the WebSocket echo (bench/ws-load.ts as the client; --ws-client bun|node)
  *   npm run bench -- --micro              parser/router/serializer/dispatch microbenchmarks (bench/micro.ts)
  *   npm run bench -- --memory             RSS/heap growth and RSS per idle connection (bench/memory.ts)
  *
@@ -25,6 +26,7 @@ import { findTaskset } from './peer-process.js'
 import { machine, markdown, resultsDir, versions, writeReport, type Report } from './report.js'
 import { QUICK_SCENARIOS, SCENARIOS, scenarioById, type Scenario } from './scenarios.js'
 import { wrkTool, wrkVersion } from './wrk.js'
+import { pickWsClient, wsTool } from './ws-tool.js'
 
 const HELP = `usage: npm run bench -- [options]
   --quick              reduced matrix (scenarios ${QUICK_SCENARIOS.join(',')}, 1 s × 3 rounds, 0.5 s warm-up)
@@ -36,6 +38,7 @@ const HELP = `usage: npm run bench -- [options]
   --connections <n>    connections (default 100; scenario 6 uses 1000)
   --pipelining <n>     pipelined requests per connection (default 1; scenario 5 uses 10)
   --tool <name>        autocannon (default) or wrk
+  --ws-client <name>   the WebSocket scenario's client runtime: bun (default when installed) or node (the ws client)
   --record             write the reports of record: bench/results/<date>.md, .json and latest.md (tracked)
   --out <dir>          where reports go (default bench/results/runs, git-ignored)
   --no-write           print the table only
@@ -75,6 +78,7 @@ async function main(): Promise<void> {
       connections: { type: 'string' },
       pipelining: { type: 'string' },
       tool: { type: 'string', default: 'autocannon' },
+      'ws-client': { type: 'string' },
       out: { type: 'string' },
       record: { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
@@ -129,6 +133,11 @@ async function main(): Promise<void> {
   } else {
     throw new Error(`--tool must be autocannon or wrk, got ${JSON.stringify(str('tool'))}`)
   }
+  let wsLoad: LoadTool | undefined
+  if (scenarios.some((s) => s.protocol === 'websocket')) {
+    wsLoad = wsTool(pickWsClient(str('ws-client')), taskset, 1)
+    notes.push(`The WebSocket scenario is measured by bench/${wsLoad.name}.ts ${wsLoad.version}, ${wsLoad.placement} (wrk and autocannon speak no WebSocket).`)
+  }
   if (rounds < 3 && !check) notes.push(`Only ${rounds} round${rounds === 1 ? '' : 's'}: the spread says little.`)
 
   const date = new Date()
@@ -144,12 +153,14 @@ async function main(): Promise<void> {
       connections,
       pipelining,
       tool,
+      ...(wsLoad === undefined ? {} : { wsTool: wsLoad }),
       taskset,
       serverCore: 0,
       progress: (line) => process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`),
     })
   } finally {
     await tool.close()
+    await wsLoad?.close()
   }
   if (tty) process.stderr.write('\n')
   if (check) {

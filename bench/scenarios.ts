@@ -8,7 +8,7 @@ import { gunzipSync } from 'node:zlib'
 import { sign } from 'cookie-signature'
 
 /** What a peer must serve; several scenarios share one route (2, 5, 6). */
-export type Route = 'text' | 'json' | 'user' | 'echo' | 'stream' | 'plugins'
+export type Route = 'text' | 'json' | 'user' | 'echo' | 'stream' | 'plugins' | 'ws'
 
 /** Checks one response (status, `Content-Type`, body as received, every header); returns a problem or null. */
 export type Check = (status: number, contentType: string, body: Buffer, headers: IncomingHttpHeaders) => string | null
@@ -38,8 +38,13 @@ export interface Scenario {
   pipelining?: number
   /** Overrides the run's `--connections`. */
   connections?: number
-  /** What the table reports: requests per second, or megabytes per second. */
-  unit: 'req/s' | 'MB/s'
+  /** What the table reports: requests per second, megabytes per second, or WebSocket echoes per second. */
+  unit: 'req/s' | 'MB/s' | 'msg/s'
+  /**
+   * `websocket`: the scenario upgrades to a WebSocket (bench/ws-check.ts checks
+   * it, bench/ws-tool.ts loads it); `check` then sees the handshake's answer.
+   */
+  protocol?: 'http' | 'websocket'
   /** Checks one response from a peer before it is measured; returns a problem or null. */
   check: Check
   /** Further requests checked before measuring (e.g. a bad signature is refused): a peer that skips work cannot look fast. */
@@ -277,6 +282,19 @@ function checkJson(expected: unknown) {
   }
 }
 
+/** Scenario 9: the WebSocket echo route and its message (64 bytes of text). */
+export const WS_PATH = '/ws'
+export const WS_MESSAGE = 'postern websocket echo: 64 bytes of text, sent and echoed back. '
+/** The peers that serve scenario 9: a WebSocket server of each stack (the others have none). */
+export const WS_PEERS: readonly string[] = ['ws', 'fastify', 'postern', 'postern-app', 'postern-node', 'bun', 'bun-hono', 'bun-postern', 'deno', 'deno-hono', 'deno-postern']
+
+/** Scenario 9's check of the handshake's answer: 101 with the upgrade headers (the ws client has checked Sec-WebSocket-Accept). */
+export function checkUpgrade(status: number, _contentType: string, _body: Buffer, headers: IncomingHttpHeaders): string | null {
+  if (status !== 101) return `status ${status}, want 101 Switching Protocols`
+  if (headers.upgrade?.toLowerCase() !== 'websocket') return `upgrade ${JSON.stringify(headers.upgrade)}`
+  return null
+}
+
 const JSON_GET_HEADERS = { accept: 'application/json' }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -366,6 +384,19 @@ export const SCENARIOS: readonly Scenario[] = [
     ],
     // The peers with CORS, cookie and compression plugins. The raw ceiling's one precomputed answer cannot pass the probes.
     peers: ['fastify', 'postern', 'postern-app', 'postern-node'],
+  },
+  {
+    id: '9',
+    title: 'WebSocket echo 64 B',
+    route: 'ws',
+    protocol: 'websocket',
+    method: 'GET',
+    path: WS_PATH,
+    headers: {},
+    body: WS_MESSAGE,
+    unit: 'msg/s',
+    check: checkUpgrade,
+    peers: WS_PEERS,
   },
 ]
 

@@ -7,7 +7,7 @@
  * `cpu` (process.cpuUsage). When stdin closes it closes the server and exits.
  */
 import { createInterface } from 'node:readline'
-import { peerByName, type Serve } from './peer.js'
+import { PeerUnsupported, peerByName, type Serve } from './peer.js'
 import type { Route } from './scenarios.js'
 
 const [name = '', route = '', keepAlive] = process.argv.slice(2)
@@ -47,6 +47,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  reply({ error: error instanceof Error ? error.message : String(error) })
+  if (error instanceof PeerUnsupported) reply({ unsupported: error.message })
+  else reply({ error: error instanceof Error ? error.message : String(error) })
   process.exit(1)
 })

@@ -27,6 +27,10 @@ export type {
   ErrorHandler,
   ListenOptions,
   Address,
+  WebSocketHandler,
+  WebSocketRouteOptions,
+  WebSocketSchema,
+  WebSocketShorthand,
 } from './framework/types.js'
 export type { ParamsOf, PathParamNames } from './framework/path-params.js'
 export type { FromSchema, BodyOf, QueryOf, ParamsFrom, HeadersOf, ReplyOf } from './framework/schema-type.js'
@@ -54,4 +58,5 @@ export type { ValidateOptions, ViolationRule } from './gateway/validate.js'
 export { createServer, PosternServer } from './server/index.js'
 export type { ServerOptions } from './server/index.js'
 export { GatewayError, GATEWAY_VERSION } from './gateway/spec.js'
+export type { GatewayWebSocket, WebSocketAcceptOptions, WebSocketClose, WebSocketMessage, WebSocketUpgrade } from './gateway/websocket.js'
 export type { AppResult, Body, BodyIterable, Chunk, Environ, ErrorStream, GatewayApp, GatewayInput, Headers, Middleware, StartResponse, Write } from './gateway/spec.js'

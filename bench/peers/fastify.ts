@@ -3,12 +3,14 @@
  * the body (Ajv) and the responses (fast-json-stringify). Scenario 8 adds
  * @fastify/cors, @fastify/cookie and @fastify/compress as their READMEs
  * register them (compress awaited before the routes, as its hooks are added
- * per route).
+ * per route). The WebSocket scenario registers @fastify/websocket (the
+ * `ws` library underneath) as its README shows.
  */
 import Fastify, { type FastifyInstance, type FastifyServerFactory, type FastifyServerOptions } from 'fastify'
 import fastifyCompress from '@fastify/compress'
 import fastifyCookie from '@fastify/cookie'
 import fastifyCors from '@fastify/cors'
+import fastifyWebsocket from '@fastify/websocket'
 import { Readable } from 'node:stream'
 import {
   COOKIE_SECRET,
@@ -22,6 +24,7 @@ import {
   UNAUTHORIZED,
   UNAUTHORIZED_SCHEMA,
   USER_SCHEMA,
+  WS_PATH,
   pluginsReply,
   streamChunks,
   userReply,
@@ -70,6 +73,13 @@ export async function fastifyApp(route: Route, options: FastifyServerOptions & {
     case 'stream':
       app.get('/stream', (_req, reply) => {
         reply.type('application/octet-stream').send(Readable.from(streamChunks()))
+      })
+      break
+    case 'ws':
+      // @fastify/websocket as its README registers it: a `websocket: true` GET route, the handler given the `ws` socket.
+      await app.register(fastifyWebsocket)
+      app.get(WS_PATH, { websocket: true }, (socket) => {
+        socket.on('message', (data, isBinary) => socket.send(data as Buffer, { binary: isBinary }))
       })
       break
     case 'plugins':

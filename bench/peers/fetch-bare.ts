@@ -6,6 +6,7 @@
 import { JSON_BODY, TEXT_BODY, streamChunks, userReply, type Route } from '../scenarios.js'
 import type { Serve } from '../peer.js'
 import { listenFetch, type FetchHandler } from './fetch-host.js'
+import { listenWebSocketEcho } from './fetch-ws.js'
 import { validateEcho } from './schema.js'
 
 const TEXT = { 'content-type': 'text/plain; charset=utf-8' }
@@ -61,5 +62,6 @@ export function bareHandler(route: Route): FetchHandler {
 
 export const serve: Serve = (route, options) => {
   if (route === 'plugins') throw new Error('the bare Fetch server does not serve scenario 8')
+  if (route === 'ws') return listenWebSocketEcho(options)
   return listenFetch(bareHandler(route), options)
 }

@@ -11,7 +11,10 @@ export type FetchHandler = (request: Request, info?: unknown) => Response | Prom
 
 /** The part of Bun's API used here (Bun's types are not installed for Node's typecheck). */
 interface BunRuntime {
-  serve(options: { port: number; hostname: string; idleTimeout?: number; fetch: FetchHandler }): { port: number; stop(closeActive?: boolean): Promise<void> | void }
+  serve(options: { port: number; hostname: string; idleTimeout?: number; fetch: FetchHandler; websocket?: unknown }): {
+    port: number
+    stop(closeActive?: boolean): Promise<void> | void
+  }
 }
 /** The part of Deno's API used here. */
 interface DenoRuntime {
@@ -25,11 +28,12 @@ export function fetchRuntime(): 'bun' | 'deno' | null {
   return host.Bun !== undefined ? 'bun' : host.Deno !== undefined ? 'deno' : null
 }
 
-export async function listenFetch(handler: FetchHandler, options: ServeOptions): Promise<RunningPeer> {
+/** Serves `handler`; under Bun, `websocket` is Bun.serve's WebSocket handlers (a framework's, for its upgrades), Deno needs none. */
+export async function listenFetch(handler: FetchHandler, options: ServeOptions, websocket?: unknown): Promise<RunningPeer> {
   if (host.Bun !== undefined) {
     // Bun's idleTimeout is in seconds (0 < n ≤ 255).
     const idle = options.keepAliveTimeout === undefined ? {} : { idleTimeout: Math.min(255, Math.max(1, Math.ceil(options.keepAliveTimeout / 1000))) }
-    const server = host.Bun.serve({ port: options.port, hostname: options.host, ...idle, fetch: handler })
+    const server = host.Bun.serve({ port: options.port, hostname: options.host, ...idle, fetch: handler, ...(websocket === undefined ? {} : { websocket }) })
     return { port: server.port, close: async () => void (await server.stop(true)) }
   }
   if (host.Deno !== undefined) {

@@ -7,11 +7,12 @@
  */
 import { createServer } from '../../lib/server/index.js'
 import type { AppResult, Environ, GatewayApp, Headers, StartResponse } from '../../lib/gateway/spec.js'
+import type { WebSocketUpgrade } from '../../lib/gateway/websocket.js'
 import { chain } from '../../plugins/chain.js'
 import { compression } from '../../plugins/compress.js'
 import { cookieJar, cookies } from '../../plugins/cookies.js'
 import { cors } from '../../plugins/cors.js'
-import { COOKIE_SECRET, CORS_ORIGIN, JSON_BODY, PLUGINS_PATH, TEXT_BODY, UNAUTHORIZED, pluginsReply, streamChunks, userReply, type Route } from '../scenarios.js'
+import { COOKIE_SECRET, CORS_ORIGIN, JSON_BODY, PLUGINS_PATH, TEXT_BODY, UNAUTHORIZED, WS_PATH, pluginsReply, streamChunks, userReply, type Route } from '../scenarios.js'
 import type { Serve } from '../peer.js'
 import { validateEcho } from './schema.js'
 
@@ -56,6 +57,27 @@ async function echo(environ: Environ, startResponse: StartResponse): Promise<str
   return [JSON.stringify(value)]
 }
 
+/**
+ * The WebSocket echo as the extension's contract shows it: accept, then
+ * send back every message, awaiting `send` (backpressure); the app returns
+ * its empty body once the socket is done. Without the extension (a server
+ * that offers no upgrades) it answers 426, as the spec asks.
+ */
+async function echoSocket(environ: Environ, startResponse: StartResponse): Promise<string[]> {
+  if (environ.PATH_INFO !== WS_PATH || environ.REQUEST_METHOD !== 'GET') {
+    startResponse('404 Not Found', TEXT)
+    return ['Not Found']
+  }
+  const upgrade = environ['gateway.websocket'] as WebSocketUpgrade | undefined
+  if (upgrade === undefined) {
+    startResponse('426 Upgrade Required', [...TEXT, ['Upgrade', 'websocket']])
+    return ['Upgrade Required']
+  }
+  const socket = upgrade.accept()
+  for await (const message of socket) await socket.send(message)
+  return []
+}
+
 export function gatewayApp(route: Route): GatewayApp {
   switch (route) {
     case 'text':
@@ -88,6 +110,8 @@ export function gatewayApp(route: Route): GatewayApp {
         startResponse('200 OK', BYTES)
         return streamChunks()
       }
+    case 'ws':
+      return echoSocket
     case 'plugins':
       return chain(cors({ origin: [CORS_ORIGIN], credentials: true }), cookies({ secret: COOKIE_SECRET }), compression())(catalog)
   }

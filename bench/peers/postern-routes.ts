@@ -21,6 +21,7 @@ import {
   UNAUTHORIZED,
   UNAUTHORIZED_SCHEMA,
   USER_SCHEMA,
+  WS_PATH,
   pluginsReply,
   streamChunks,
   userReply,
@@ -57,6 +58,11 @@ export async function frameworkApp(route: Route): Promise<App> {
       break
     case 'stream':
       app.get('/stream', () => streamChunks())
+      break
+    case 'ws':
+      app.ws(WS_PATH, async (socket) => {
+        for await (const message of socket) await socket.send(message)
+      })
       break
     case 'plugins':
       app.use(cors({ origin: [CORS_ORIGIN], credentials: true }))

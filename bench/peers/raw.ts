@@ -40,6 +40,8 @@ function responseFor(route: Route): Buffer {
     case 'plugins':
       // One precomputed answer cannot tell a valid signed cookie from a forged one, which scenario 8 checks.
       throw new Error('the raw socket ceiling does not serve scenario 8: it cannot check a signed cookie')
+    case 'ws':
+      throw new Error('the raw socket ceiling does not serve the WebSocket scenario (ws on node:http is its reference)')
   }
 }
 

@@ -4,18 +4,34 @@
  * environ with `gateway.input` as its streaming body; the Response's body
  * stream becomes the gateway body, and closing that body cancels the stream
  * and aborts `request.signal`, so the handler learns the client went away.
+ *
+ * WebSockets: the Fetch API has no way to answer with an upgrade (a
+ * Response cannot have status 101 outside Cloudflare), and each runtime's
+ * own helper (Hono's `upgradeWebSocket` from `hono/bun`, `hono/deno`,
+ * `@hono/node-ws`) needs that runtime's server, so none of them works
+ * through fromFetch. What is carried: the handler gets the environ as its
+ * second argument (Hono's `c.env`), and so `gateway.websocket` when the
+ * server offers it; a handler that calls its `accept()` has taken the
+ * socket, and the Response it then returns is discarded. A few lines of
+ * Hono's `defineWebSocketHelper` over that make `upgradeWebSocket` work on
+ * any postern server (the README's recipe). The `Upgrade` and `Connection`
+ * headers are hop-by-hop and not in the Request.
  */
-import type { Body, Environ, GatewayApp, Headers as GatewayHeaders } from '../gateway/spec.js'
+import type { Body, Environ, GatewayApp, Headers as GatewayHeaders, StartResponse } from '../gateway/spec.js'
+import type { WebSocketUpgrade } from '../gateway/websocket.js'
 import { isHopByHop, statusLine } from '../gateway/headers.js'
 import { environTarget } from '../gateway/target.js'
 import { environHeaders } from './from-environ-headers.js'
 
-/** What a Fetch handler looks like (Hono's `app.fetch`, an itty router, a plain function). */
-export type FetchApp = (request: Request) => Response | Promise<Response>
+/**
+ * What a Fetch handler looks like (Hono's `app.fetch`, an itty router, a
+ * plain function). The second argument is the environ (Hono's `c.env`).
+ */
+export type FetchApp = (request: Request, environ: Environ) => Response | Promise<Response>
 
 /** Wraps a Fetch handler (or an object with a `fetch` method, such as a Hono app) as a gateway app. */
 export function fromFetch(app: FetchApp | { fetch: FetchApp }): GatewayApp {
-  const handler: FetchApp = typeof app === 'function' ? app : (request) => app.fetch(request)
+  const handler: FetchApp = typeof app === 'function' ? app : (request, environ) => app.fetch(request, environ)
   return async (environ, startResponse) => {
     const aborter = new AbortController()
     let request: Request
@@ -26,16 +42,39 @@ export function fromFetch(app: FetchApp | { fetch: FetchApp }): GatewayApp {
       startResponse(statusLine(400), [['Content-Type', 'text/plain; charset=utf-8']])
       return ['Bad Request']
     }
-    const response = await handler(request)
-    if (typeof response !== 'object' || response === null || typeof response.status !== 'number' || response.status < 200) {
-      throw new TypeError('the fetch handler did not return a Response with a status 200-599')
+    const upgrade = environ['gateway.websocket'] as WebSocketUpgrade | undefined
+    if (upgrade !== undefined) {
+      let accepted = false
+      const offer: WebSocketUpgrade = {
+        protocols: upgrade.protocols,
+        accept(options) {
+          const socket = upgrade.accept(options)
+          accepted = true
+          return socket
+        },
+      }
+      const response = await handler(request, { ...environ, 'gateway.websocket': offer })
+      // The handler took the socket: its Response stands for the 101 the server sent.
+      if (accepted) {
+        await response?.body?.cancel().catch(() => {})
+        return []
+      }
+      return answer(response, startResponse, aborter)
     }
-    const headers: GatewayHeaders = []
-    // Iteration keeps each Set-Cookie separate.
-    for (const [name, value] of response.headers) if (!isHopByHop(name)) headers.push([name, value])
-    startResponse(response.statusText === '' ? statusLine(response.status) : `${response.status} ${response.statusText}`, headers)
-    return responseBody(response.body, () => aborter.abort())
+    return answer(await handler(request, environ), startResponse, aborter)
   }
+}
+
+/** The handler's Response as the gateway response. */
+function answer(response: Response, startResponse: StartResponse, aborter: AbortController): Promise<Body> {
+  if (typeof response !== 'object' || response === null || typeof response.status !== 'number' || response.status < 200) {
+    throw new TypeError('the fetch handler did not return a Response with a status 200-599')
+  }
+  const headers: GatewayHeaders = []
+  // Iteration keeps each Set-Cookie separate.
+  for (const [name, value] of response.headers) if (!isHopByHop(name)) headers.push([name, value])
+  startResponse(response.statusText === '' ? statusLine(response.status) : `${response.status} ${response.statusText}`, headers)
+  return responseBody(response.body, () => aborter.abort())
 }
 
 /** The Request a Fetch handler sees for this environ. */

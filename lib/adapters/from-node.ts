@@ -9,6 +9,15 @@
  * The pieces: the connection (from-node-socket.ts), the request
  * (from-node-request.ts), the response (from-node-response.ts), and what
  * keeps them Node-like under Express (from-node-emulation.ts).
+ *
+ * WebSockets are not carried. Node's WebSocket libraries (`ws`,
+ * `express-ws`, socket.io, `@fastify/websocket`) take the raw connection
+ * from the server's `'upgrade'` event and frame the bytes themselves; a
+ * gateway app is given messages (`gateway.websocket`), never the bytes, so
+ * there is no socket to hand them, and a listener here sees a handshake as
+ * a plain GET (Express answers it 404). Serve such a listener on node:http
+ * itself, or write the WebSocket route as a gateway app (or the
+ * framework's `app.ws()`) next to the mounted listener.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { GatewayApp } from '../gateway/spec.js'

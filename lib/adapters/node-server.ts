@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { GatewayApp } from '../gateway/spec.js'
 import { DEFAULT_DRAIN_TIMEOUT } from '../gateway/limits.js'
 import { toNodeListener, type NodeAdapterOptions } from './to-node.js'
+import { toNodeUpgrade } from './node-websocket.js'
 
 export interface NodeServeOptions extends NodeAdapterOptions {
   /** Port to listen on; 0 (the default) picks a free one. */
@@ -33,8 +34,8 @@ export interface NodeServed {
   readonly closing: boolean
   /**
    * Stops accepting, lets in-flight responses finish (they say
-   * `Connection: close`), drops idle connections; after `drainTimeout`
-   * destroys what is left. `cut` counts the connections that still had a
+   * `Connection: close`), closes open WebSockets with 1001, drops idle
+   * connections; after `drainTimeout` destroys what is left. `cut` counts the connections that still had a
    * request in flight then.
    */
   close(): Promise<{ cut: number }>
@@ -62,6 +63,8 @@ export async function serveNode(app: GatewayApp, options: NodeServeOptions = {})
     listener(req, res)
   }
   const server: http.Server = options.tls === undefined ? http.createServer(track) : https.createServer(options.tls, track)
+  const upgrade = options.webSocket === false ? null : toNodeUpgrade(app, options)
+  if (upgrade !== null) server.on('upgrade', upgrade)
   // Raw sockets, TLS handshakes included, so the deadline can end every one of them.
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
@@ -88,6 +91,8 @@ export async function serveNode(app: GatewayApp, options: NodeServeOptions = {})
         let cut = 0
         // Responses not started yet say `Connection: close`; started ones end their connection once idle.
         for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false
+        // [ws-shutdown]: a closing handshake each; the deadline below cuts clients that never answer it.
+        void upgrade?.closeAll()
         const deadline = setTimeout(() => {
           cut = new Set([...active].map((res) => res.socket)).size
           for (const socket of sockets) socket.destroy()

@@ -13,12 +13,17 @@ import { GatewayCall } from '../gateway/runner.js'
 import { chunkBytes, joinChunks } from '../gateway/chunks.js'
 import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
 import { StreamInput } from '../gateway/stream-input.js'
+import { FetchWebSockets } from './fetch-websocket.js'
+import type { BunWebSocketHandler } from './fetch-websocket-bun.js'
+import type { WebSocketOptions } from './websocket-options.js'
 
 export interface FetchAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: `console.error`. */
   errors?: ErrorStream
   /** The default limit of `gateway.input.bytes()`/`text()`, in bytes (1 MiB). */
   maxBodySize?: number
+  /** WebSocket limits on Bun and Deno (fetch-websocket.ts), named and defaulted as on postern's server; `false` offers none. */
+  webSocket?: WebSocketOptions | false
 }
 
 /**
@@ -29,6 +34,20 @@ export interface FetchAdapterOptions {
  */
 export type FetchHandler = (request: Request, info?: unknown) => Response | Promise<Response>
 
+/**
+ * What `toFetch` returns: the Fetch handler, plus what it needs for
+ * WebSockets (fetch-websocket.ts). On Bun, pass `websocket` to Bun.serve
+ * too, or `gateway.websocket` is never offered:
+ * `Bun.serve({ fetch: handler, websocket: handler.websocket })`.
+ * Deno.serve needs nothing more.
+ */
+export interface FetchAppHandler extends FetchHandler {
+  /** Bun.serve's `websocket` handlers for this handler's sockets. */
+  readonly websocket: BunWebSocketHandler
+  /** Closes this handler's open WebSockets with 1001 (before Bun's `server.stop()`); resolves once closed. */
+  closeWebSockets(): Promise<void>
+}
+
 const consoleErrors: ErrorStream = {
   write(message) {
     console.error(message.endsWith('\n') ? message.slice(0, -1) : message)
@@ -37,11 +56,12 @@ const consoleErrors: ErrorStream = {
 }
 
 /** Wraps `app` as a Fetch handler. */
-export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): FetchHandler {
+export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): FetchAppHandler {
   const errors = options.errors ?? consoleErrors
   const limit = options.maxBodySize ?? DEFAULT_BODY_LIMIT
   const locals = new LocalAddresses()
-  return (request, info) => {
+  const websockets = new FetchWebSockets(options.webSocket, errors)
+  const handler: FetchHandler = (request, info) => {
     const call = new FetchCall(request, errors)
     let environ: Environ
     try {
@@ -50,9 +70,12 @@ export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): Fet
       call.refuseFor(error)
       return call.response()
     }
+    // One look at Upgrade; only a handshake goes further.
+    if (environ.HTTP_UPGRADE !== undefined && websockets.offer(call, request, info, environ, (response) => call.answer(response))) return call.response()
     call.run(app, environ)
     return call.response()
   }
+  return Object.assign(handler, { websocket: websockets.bun, closeWebSockets: () => websockets.closeAll() })
 }
 
 /**
@@ -83,7 +106,8 @@ class FetchCall extends GatewayCall {
     })
   }
 
-  private settle(response: Response): void {
+  /** Answers the host's request; the WebSocket offer answers with its 101 (Deno) or an empty answer (Bun). */
+  answer(response: Response): void {
     this.result = response
     this.resolve?.(response)
   }
@@ -111,16 +135,16 @@ class FetchCall extends GatewayCall {
 
   protected sendWhole(chunks: readonly Chunk[], total: number, strings: boolean): void {
     if (this.bodiless || total === 0) {
-      this.settle(new Response(null, this.init(this.bodiless ? total : -1)))
+      this.answer(new Response(null, this.init(this.bodiless ? total : -1)))
       return
     }
     const body = strings ? (chunks.length === 1 ? (chunks[0] as string) : chunks.join('')) : joinChunks(chunks, total)
-    this.settle(new Response(body, this.init(-1)))
+    this.answer(new Response(body, this.init(-1)))
   }
 
   protected sendHead(): void {
     if (this.bodiless) {
-      this.settle(new Response(null, this.init(-1)))
+      this.answer(new Response(null, this.init(-1)))
       return
     }
     const stream = new ReadableStream<Uint8Array>(
@@ -137,7 +161,7 @@ class FetchCall extends GatewayCall {
       },
       { highWaterMark: 0 },
     )
-    this.settle(new Response(stream, this.init(-1)))
+    this.answer(new Response(stream, this.init(-1)))
   }
 
   protected sendChunk(chunk: Chunk): void {
@@ -156,7 +180,7 @@ class FetchCall extends GatewayCall {
   protected sendError(status: number, message: string): void {
     const body = chunkBytes(`${message}\n`)
     const headers = { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.byteLength) }
-    this.settle(new Response(this.method === 'HEAD' ? null : body, { status, statusText: STATUS_TEXT[status] ?? '', headers }))
+    this.answer(new Response(this.method === 'HEAD' ? null : body, { status, statusText: STATUS_TEXT[status] ?? '', headers }))
   }
 
   /** Bytes went out: an errored stream makes the host cut the response. */

@@ -18,6 +18,8 @@ import { joinChunks } from '../gateway/chunks.js'
 import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
 import { StreamInput } from '../gateway/stream-input.js'
 import { decodePath } from '../gateway/target.js'
+import type { WebSocketOptions } from './websocket-options.js'
+import { refusedHandshake } from './node-handshake.js'
 
 export interface NodeAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: standard error. */
@@ -28,6 +30,13 @@ export interface NodeAdapterOptions {
   urlScheme?: 'http' | 'https'
   /** `gateway.multiprocess`: whether other processes serve the same app. */
   multiprocess?: boolean
+  /**
+   * WebSocket limits of the upgrade listener (`toNodeUpgrade`, wired by
+   * `serveNode`), named and defaulted as on postern's server; `false`:
+   * `serveNode` offers no WebSockets (Node then serves handshakes as plain
+   * requests).
+   */
+  webSocket?: WebSocketOptions | false
 }
 
 /** The requests and responses of node:http and of node:http2's compatibility API. */
@@ -36,7 +45,7 @@ export type NodeResponse = ServerResponse | Http2ServerResponse
 export type NodeRequestListener = (req: NodeRequest, res: NodeResponse) => void
 
 /** The part of a Node response this adapter uses, common to HTTP/1 and the HTTP/2 compatibility API. */
-interface Res {
+export interface Res {
   statusCode: number
   readonly headersSent: boolean
   setHeader(name: string, value: string | string[]): unknown
@@ -64,14 +73,16 @@ export function toNodeListener(app: GatewayApp, options: NodeAdapterOptions = {}
       call.refuseFor(error)
       return
     }
+    // One look at Upgrade: a handshake Node did not hand to 'upgrade' may be one to refuse.
+    if (environ.HTTP_UPGRADE !== undefined && refusedHandshake(req, res as ServerResponse, environ)) return
     call.run(app, environ)
     // A sync app with an array body is done by now; only a response still in flight listens for the client leaving.
     if (!call.done) call.watch()
   }
 }
 
-/** One app call whose response goes to a Node `ServerResponse`: the runner's sink for node:http. */
-class NodeCall extends GatewayCall {
+/** One app call whose response goes to a Node `ServerResponse`: the runner's sink for node:http (and for the upgrade listener's answers, node-websocket.ts). */
+export class NodeCall extends GatewayCall {
   private readonly res: Res
   private readonly http1: boolean
   private readonly errors: ErrorStream
@@ -237,7 +248,7 @@ export function nodeEnviron(req: NodeRequest, options: NodeAdapterOptions = {}, 
 type NodeSocket = { localAddress?: string; localPort?: number; remoteAddress?: string; remotePort?: number; encrypted?: boolean } | null
 
 /** The environ for a Node request; throws a 400 GatewayError when the path cannot be decoded. */
-function environOf(req: NodeRequest, options: NodeAdapterOptions, errors: ErrorStream, infos: WeakMap<object, ConnectionInfo> | null): Environ {
+export function environOf(req: NodeRequest, options: NodeAdapterOptions, errors: ErrorStream, infos: WeakMap<object, ConnectionInfo> | null): Environ {
   const socket = req.socket as NodeSocket
   let info = socket === null ? undefined : infos?.get(socket)
   if (info === undefined) {

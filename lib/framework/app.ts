@@ -20,7 +20,7 @@ import { inject as injectInto, type InjectOptions, type InjectResponse } from '.
 import { ALL_METHODS } from '../../plugins/router.js'
 import type { ResponseFormat } from '../../plugins/response.js'
 import { createLogger, requestLogger, silentLogger } from '../../plugins/logger.js'
-import { addRoute, build, shorthand } from './route.js'
+import { addRoute, addWebSocketRoute, build, shorthand } from './route.js'
 import { attachScope, childApp, createRoot, createScope, scopeOf, type Scope } from './scope.js'
 import type {
   Address,
@@ -36,6 +36,8 @@ import type {
   Plugin,
   RegisterOptions,
   RouteOptions,
+  WebSocketHandler,
+  WebSocketRouteOptions,
 } from './types.js'
 
 export { Request } from './request.js'
@@ -98,6 +100,9 @@ const methods = {
   delete: shorthand('DELETE'),
   options: shorthand('OPTIONS'),
   all: shorthand([...ALL_METHODS]),
+  ws(this: App, path: string, a: WebSocketRouteOptions | WebSocketHandler, b?: WebSocketHandler): App {
+    return addWebSocketRoute(this, path, a, b)
+  },
   route(this: App, options: FullRouteOptions): App {
     const { method, url, handler, ...rest } = options
     return addRoute(this, Array.isArray(method) ? method : [method], url, rest, handler as Handler)
@@ -210,7 +215,7 @@ const methods = {
   },
   printRoutes(this: App): string {
     return scopeOf(this)
-      .root.routes.map((r) => `${r.methods.join(',')} ${r.path}`)
+      .root.routes.map((r) => `${r.websocket ? 'WS' : r.methods.join(',')} ${r.path}`)
       .join('\n')
   },
 }

@@ -43,6 +43,17 @@ export function errorValue(onError: readonly ErrorHook[], handler: ErrorHandler 
   const errors = req.environ['gateway.errors']
   // The request is named even without a logger, so a stack in a plain log says which request it was.
   if (errorStatus(error) >= 500) reportError(errors, `request ${req.method} ${req.url} failed`, error)
+  const pending = runOnError(onError, req, reply, error)
+  if (pending !== undefined) return pending.then(() => handlerValue(handler, req, reply, error))
+  return handlerValue(handler, req, reply, error)
+}
+
+/**
+ * Runs the onError hooks (they observe; a failing one is reported); a
+ * promise when one of them returned one. Never throws.
+ */
+export function runOnError(onError: readonly ErrorHook[], req: Request, reply: Reply, error: unknown): Promise<void> | undefined {
+  const errors = req.environ['gateway.errors']
   let pending: Promise<void> | undefined
   for (const hook of onError) {
     try {
@@ -52,8 +63,7 @@ export function errorValue(onError: readonly ErrorHook[], handler: ErrorHandler 
       reportError(errors, 'onError hook failed', e)
     }
   }
-  if (pending !== undefined) return pending.then(() => handlerValue(handler, req, reply, error))
-  return handlerValue(handler, req, reply, error)
+  return pending
 }
 
 function handlerValue(handler: ErrorHandler | null, req: Request, reply: Reply, error: unknown): unknown {

@@ -24,6 +24,7 @@ import { isChunk, primeStream, serialize, start, type ResponseFormat, type Seria
 import { writeLog } from '../gateway/errors.js'
 import { isThenable, runOnResponse, runOnSend, runSteps } from './hooks.js'
 import { errorValue, lastResort } from './error-handler.js'
+import { Accepted } from './websocket.js'
 import type { Reply } from './reply.js'
 import type { Request, RequestContext } from './request.js'
 import type { RequestClass, ReplyClass } from './scope.js'
@@ -79,6 +80,8 @@ function handle(c: CompiledRoute, req: Request, reply: Reply, startResponse: Sta
   } catch (error) {
     return fail(c, req, reply, error, startResponse)
   }
+  // A ws route accepted the upgrade: the server answered 101, there is no response to make; the result settles with the socket's handler (websocket.ts).
+  if (value instanceof Accepted) return value.done.then(acceptedBody)
   if (isThenable(value)) {
     return Promise.resolve(value).then(
       (v) => respond(c, req, reply, answerOf(req, reply, v), startResponse, false),
@@ -86,6 +89,11 @@ function handle(c: CompiledRoute, req: Request, reply: Reply, startResponse: Sta
     )
   }
   return respond(c, req, reply, answerOf(req, reply, value), startResponse, false)
+}
+
+/** The app's result once an accepted socket's handler has returned: no body [ws-app]. */
+function acceptedBody(): Body {
+  return []
 }
 
 /**

@@ -37,6 +37,11 @@ export class Reply {
     return this
   }
 
+  /** Fastify's name for {@link status}: `reply.code(201).send(x)`. */
+  code(code: number): this {
+    return this.status(code)
+  }
+
   /** Adds a header (repeatable, e.g. `set-cookie`). Refuses invalid and hop-by-hop headers. */
   header(name: string, value: string | number): this {
     const text = typeof value === 'number' ? String(value) : value

@@ -19,10 +19,12 @@ import { collectHooks } from './hooks.js'
 import { routeApp, type CompiledRoute } from './handle-request.js'
 import { automaticOptions, defaultNotFound, methodNotAllowed } from './error-handler.js'
 import { joinPath, lineage, scopeOf, type Root, type RouteRecord, type Scope } from './scope.js'
-import type { App, ErrorHandler, Handler, RequestHook, RouteOptions, RouteShorthand } from './types.js'
+import { acceptingHandler, upgradeRequired, webSocketConstraints, WEBSOCKET_CONSTRAINT, type WebSocketRoute } from './websocket.js'
+import type { App, ErrorHandler, ErrorHook, Handler, RequestHook, RouteOptions, RouteShorthand, WebSocketHandler, WebSocketRouteOptions } from './types.js'
 
-/** Adds a route to the app's scope. */
-export function addRoute(app: App, methodList: string[], path: string, options: RouteOptions, handler: Handler): App {
+/** Adds a route to the app's scope (a ws route when `websocket` is given: see websocket.ts). */
+export function addRoute(app: App, methodList: string[], path: string, options: RouteOptions, handler: Handler, websocket?: WebSocketRoute): App {
+  const label = websocket ? 'WebSocket route' : `route ${methodList.join(',')}`
   if (typeof handler !== 'function') throw new TypeError(`postern: the handler for ${methodList.join(',')} ${path} must be a function`)
   if (typeof path !== 'string' || !path.startsWith('/')) throw new TypeError(`postern: route path must start with '/', got ${JSON.stringify(path)}`)
   const scope = scopeOf(app)
@@ -35,6 +37,7 @@ export function addRoute(app: App, methodList: string[], path: string, options: 
     scope,
     checks: compileChecks(schema),
     serializerFor: compileSerializers(schema.response),
+    ...(websocket ? { websocket } : {}),
   }
   const records = [record]
   // `/api` + `/` also answers `/api/`.
@@ -44,7 +47,7 @@ export function addRoute(app: App, methodList: string[], path: string, options: 
     try {
       scope.root.checker.on(r.methods, r.path, unreachable, r.options.constraints ? { constraints: r.options.constraints } : {})
     } catch (error) {
-      throw new Error(`postern: cannot add route ${r.methods.join(',')} ${r.path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+      throw new Error(`postern: cannot add ${label} ${r.path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
     }
   }
   scope.root.routes.push(...records)
@@ -62,6 +65,20 @@ export function shorthand(method: string | string[]): RouteShorthand {
     const [options, handler] = typeof a === 'function' ? [{}, a] : [a, b as Handler]
     return addRoute(this, typeof method === 'string' ? [method] : method, path, options, handler)
   } as RouteShorthand
+}
+
+/**
+ * `app.ws(path, handler)` or `app.ws(path, options, handler)`: a GET route
+ * with the `websocket` constraint, so that only upgrade requests reach it.
+ */
+export function addWebSocketRoute(app: App, path: string, a: WebSocketRouteOptions | WebSocketHandler, b?: WebSocketHandler): App {
+  const [options, handler] = typeof a === 'function' ? [{}, a] : [a, b]
+  if (typeof handler !== 'function') throw new TypeError(`postern: the handler for WebSocket route ${path} must be a function`)
+  const { protocol, ...rest } = options
+  if (protocol !== undefined && typeof protocol !== 'function')
+    throw new TypeError(`postern: the protocol option of WebSocket route ${path} must be a function (offered) => string | undefined`)
+  const routeOptions: RouteOptions = { ...rest, constraints: webSocketConstraints(rest.constraints) }
+  return addRoute(app, ['GET'], path, routeOptions, upgradeRequired, { handler: handler as WebSocketHandler, protocol })
 }
 
 /** Builds the dispatcher: the router with every route, 404 by scope prefix, 405, under the root middleware. */
@@ -86,17 +103,54 @@ export function build(root: Root): void {
     return byPrefix[byPrefix.length - 1]!.app(environ, startResponse)
   }
   const router: Router<RouteRecord> = createRouter<RouteRecord>({
-    ...root.options.router,
+    ...root.routerOptions,
     notFound,
     methodNotAllowed: byRouteScope(() => router, rootScope, methodNotAllowed),
     options: byRouteScope(() => router, rootScope, automaticOptions),
   })
   for (const r of root.routes) {
-    const app = compose(routeMiddleware(r.scope, r.options.middleware), routeApp(compileRoute(r.scope, r.handler, r.options, r.checks, r.serializerFor)))
+    const handler = r.websocket ? acceptingHandler(r.websocket, ...webSocketHooks(r)) : r.handler
+    const app = compose(routeMiddleware(r.scope, r.options.middleware), routeApp(compileRoute(r.scope, handler, r.options, r.checks, r.serializerFor)))
     router.on(r.methods, r.path, app, { store: r, ...(r.options.constraints ? { constraints: r.options.constraints } : {}) })
   }
+  addUpgradeRequired(root, router)
   root.dispatch = compose(rootScope.middleware, router)
   root.dirty = false
+}
+
+/** The hooks a ws route runs itself, after accepting: onResponse (once the socket is closed) and onError (when its handler throws). */
+function webSocketHooks(r: RouteRecord): [RequestHook[], ErrorHook[]] {
+  const scopes = lineage(r.scope)
+  return [collectHooks(scopes, 'onResponse', r.options.onResponse), collectHooks(scopes, 'onError', r.options.onError)]
+}
+
+/**
+ * A plain GET to a ws route's path gets 426 (through the route's hooks and
+ * middleware, so an auth hook still answers first), unless a GET route has
+ * the same path: that one answers it. Which paths are taken is find-my-way's
+ * own judgement (`/x/:id` and `/x/:room` are one path), asked of a scratch
+ * router holding the GET routes.
+ */
+function addUpgradeRequired(root: Root, router: Router<RouteRecord>): void {
+  const ws = root.routes.filter((r) => r.websocket !== undefined)
+  if (ws.length === 0) return
+  const taken = createRouter(root.routerOptions)
+  for (const r of root.routes) {
+    if (r.websocket === undefined && r.methods.includes('GET')) taken.on('GET', r.path, unreachable, r.options.constraints ? { constraints: r.options.constraints } : {})
+  }
+  for (const r of ws) {
+    const { [WEBSOCKET_CONSTRAINT]: _, ...own } = r.options.constraints ?? {}
+    const constraints = Object.keys(own).length > 0 ? { constraints: own } : {}
+    try {
+      taken.on('GET', r.path, unreachable, constraints)
+    } catch {
+      continue // the path has a GET route (the checking router accepted this pattern, so a duplicate is the one failure)
+    }
+    const options: RouteOptions = { ...r.options, ...constraints }
+    if (!('constraints' in constraints)) delete options.constraints
+    const app = compose(routeMiddleware(r.scope, r.options.middleware), routeApp(compileRoute(r.scope, upgradeRequired, options, {}, noSerializer)))
+    router.on('GET', r.path, app, { store: r, ...constraints })
+  }
 }
 
 /**

@@ -17,6 +17,7 @@ import { createRouter } from '../../plugins/router.js'
 import { Reply } from './reply.js'
 import { Request, type RequestContext } from './request.js'
 import { emptyHooks, type HookLists } from './hooks.js'
+import { withWebSocketConstraint, type WebSocketRoute } from './websocket.js'
 import type { App, AppOptions, CloseHook, ErrorHandler, Handler, RouteOptions } from './types.js'
 
 export type RequestClass = new (environ: Environ, context: RequestContext) => Request
@@ -48,6 +49,8 @@ export interface RouteRecord {
   /** Compiled at registration: input checks and response serializers. */
   checks: Checks
   serializerFor: (status: number) => Serializer | undefined
+  /** Set for a ws route (`app.ws`): its `handler` is unused, this runs instead once the upgrade is accepted. */
+  websocket?: WebSocketRoute
 }
 
 export interface NotFoundRecord {
@@ -61,6 +64,8 @@ export interface Root {
   notFound: NotFoundRecord[]
   onClose: CloseHook[]
   options: AppOptions
+  /** The app's router options with the `websocket` constraint (websocket.ts), for both routers. */
+  routerOptions: NonNullable<AppOptions['router']>
   /** Set by every change; the next request (or `ready()`) rebuilds the dispatcher. */
   dirty: boolean
   dispatch: GatewayApp
@@ -75,11 +80,13 @@ export interface Root {
 const SCOPE = Symbol('postern.scope')
 
 export function createRoot(options: AppOptions): Root {
+  const routerOptions = withWebSocketConstraint(options.router)
   return {
     routes: [],
     notFound: [],
     onClose: [],
     options,
+    routerOptions,
     dirty: true,
     dispatch: () => {
       throw new Error('postern: app not built')
@@ -87,7 +94,7 @@ export function createRoot(options: AppOptions): Root {
     server: null,
     rootScope: null,
     app: null,
-    checker: createRouter(options.router),
+    checker: createRouter(routerOptions),
   }
 }
 

@@ -5,6 +5,7 @@
  * (adding and compiling routes) and handle-request.ts (running them).
  */
 import type { GatewayApp, Middleware } from '../gateway/spec.js'
+import type { GatewayWebSocket } from '../gateway/websocket.js'
 import type { InjectOptions, InjectResponse } from '../gateway/inject.js'
 import type { Constraints, RouterOptions } from '../../plugins/router.js'
 import type { BodyParser, InputSchemas } from '../../plugins/body.js'
@@ -138,6 +139,48 @@ export interface RouteShorthand<A = App, RQ extends object = NoDecorations, RP e
   ): A
 }
 
+/** What a WebSocket route's schema may check: the inputs of the upgrade request (it has no body, and the answer is the socket). */
+export type WebSocketSchema = Pick<RouteSchema, 'params' | 'query' | 'querystring' | 'headers'>
+
+/**
+ * A WebSocket route's handler (`app.ws`): the accepted socket and the upgrade
+ * request, params typed from the path. The socket lives as long as the
+ * handler: when its promise settles the socket is closed (1000, or 1011 if
+ * it rejected), so read it to its end (`for await (const m of socket)`) or
+ * `await socket.closed` to keep it open.
+ */
+export type WebSocketHandler<Params = Record<string, string>, Q = Query, H = RequestHeaders, RQ extends object = NoDecorations> = (
+  socket: GatewayWebSocket,
+  req: Request<Params, unknown, Q, H> & RQ,
+) => void | Promise<void>
+
+/**
+ * What `app.ws(path, options, handler)` takes: a route's options without those
+ * of a response body (the answer is the socket), and the subprotocol choice.
+ * The hooks run before the upgrade, so one may refuse it: `reply.code(401).send()`.
+ */
+export interface WebSocketRouteOptions<S extends WebSocketSchema = WebSocketSchema, RQ extends object = NoDecorations, RP extends object = NoDecorations>
+  extends Omit<RouteOptions<S, RQ, RP>, 'onSend' | 'bodyLimit' | 'parsers'> {
+  /**
+   * Chooses the subprotocol from those the client offered (`Sec-WebSocket-Protocol`,
+   * in its order): return one of them, or `undefined` to speak none. Without
+   * it, none is chosen (a browser that required one then fails the connection).
+   */
+  protocol?: (offered: readonly string[], req: Request & RQ) => string | undefined
+}
+
+/** `app.ws`: a path and a handler, with options between them if any. */
+export interface WebSocketShorthand<A = App, RQ extends object = NoDecorations, RP extends object = NoDecorations> {
+  /** Params typed from the path. */
+  <P extends string>(path: P, handler: WebSocketHandler<ParamsOf<P>, Query, RequestHeaders, RQ>): A
+  /** With options: params, query and headers typed from the schema, if any. */
+  <P extends string, const S extends WebSocketSchema = WebSocketSchema>(
+    path: P,
+    options: WebSocketRouteOptions<S, RQ, RP>,
+    handler: WebSocketHandler<ParamsFrom<P, S>, QueryOf<S>, HeadersOf<S>, RQ>,
+  ): A
+}
+
 /** A plugin (Fastify's sense): gets a child scope of the app (with the parent's decorations, typed as `A`) and its options; may be async. */
 export type Plugin<O = Record<string, unknown>, A = App> = (app: A, options: O) => void | Promise<void>
 
@@ -210,6 +253,12 @@ export interface App<RQ extends object = NoDecorations, RP extends object = NoDe
   options: RouteShorthand<this, RQ, RP>
   /** Every method. */
   all: RouteShorthand<this, RQ, RP>
+  /**
+   * A WebSocket route: upgrade requests to `path` get the socket once the
+   * onRequest and preHandler hooks pass; a plain GET to it gets 426 unless a
+   * GET route has the same path, which then answers it.
+   */
+  ws: WebSocketShorthand<this, RQ, RP>
   /** A route in one object; its handler is typed from `url` and `schema`. */
   route<P extends string, const S extends RouteSchema = RouteSchema>(options: FullRouteOptions<P, S, RQ, RP>): this
   /** Types given by hand: `app.route<'/x', Body>({ … })`. */

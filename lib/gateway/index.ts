@@ -9,7 +9,30 @@ export * from './spec.js'
 export { GatewayViolation, RULE_SIDE, checkHeaders, checkStatus, chunkLength, hasNoBody, type HeaderFacts, type RuleId } from './rules.js'
 export { describeError, errorAnswer, errorStatus, publicMessage, reportError, statusOf, stderrStream } from './errors.js'
 export { MALFORMED_PATH, buildEnviron, type ConnectionInfo, type Mount } from './environ.js'
-export { GatewayCall } from './runner.js'
+export { GatewayCall, type UpgradedSocket } from './runner.js'
 export { chunkBytes, joinChunks } from './chunks.js'
 export { StreamInput } from './stream-input.js'
-export { DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT } from './limits.js'
+export {
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_WEBSOCKET_HANDSHAKE_TIMEOUT,
+  DEFAULT_WEBSOCKET_IDLE_TIMEOUT,
+  DEFAULT_WEBSOCKET_MESSAGE_LIMIT,
+  DEFAULT_WEBSOCKET_READ_HIGH_WATER,
+  DEFAULT_WEBSOCKET_READ_LIMIT,
+  DEFAULT_WEBSOCKET_SEND_HIGH_WATER,
+} from './limits.js'
+export type { GatewayWebSocket, WebSocketAcceptOptions, WebSocketClose, WebSocketMessage, WebSocketUpgrade } from './websocket.js'
+export {
+  WEBSOCKET_VERSION,
+  checkWebSocketEnviron,
+  checkWebSocketHandshake,
+  type HandshakeField,
+  type HandshakeHeaders,
+  type InvalidHandshake,
+  type ValidHandshake,
+  type WebSocketHandshake,
+} from './websocket-handshake.js'
+export { MAX_CLOSE_REASON, checkAcceptOptions, checkCloseCode, type AcceptChoice } from './websocket-rules.js'
+export { TransportWebSocket, type WebSocketQueueOptions, type WebSocketTransport } from './websocket-transport.js'
+export { WsTransport, type DrainingStream, type WsLiveness } from './websocket-ws.js'

@@ -31,6 +31,16 @@ export type RuleId =
   | 'errors'
   | 'start-response'
   | 'close-called'
+  // the WebSocket extension (lib/gateway/websocket.ts)
+  | 'ws-app'
+  | 'ws-protocol'
+  | 'ws-offered'
+  | 'ws-handshake'
+  | 'ws-accept'
+  | 'ws-messages'
+  | 'ws-limits'
+  | 'ws-shutdown'
+  | 'ws-handoff'
 
 /**
  * Which side each rule binds: the app (and middleware, on the app's side of
@@ -57,6 +67,15 @@ export const RULE_SIDE: Readonly<Record<RuleId, 'app' | 'server'>> = Object.free
   errors: 'server',
   'start-response': 'server',
   'close-called': 'server',
+  'ws-app': 'app',
+  'ws-protocol': 'app',
+  'ws-offered': 'server',
+  'ws-handshake': 'server',
+  'ws-accept': 'server',
+  'ws-messages': 'server',
+  'ws-limits': 'server',
+  'ws-shutdown': 'server',
+  'ws-handoff': 'server',
 })
 
 /**
@@ -98,8 +117,12 @@ export interface HeaderFacts {
  * CR/LF/NUL and other controls, no hop-by-hop field, Content-Length digits
  * given once (repeats must agree). Names are classified by length first, so
  * the usual headers cost no lower-casing.
+ *
+ * `code` is the response's status: a 426 Upgrade Required may (must, says
+ * RFC 9110 §15.5.22) name the protocol it wants in `Upgrade`, the one
+ * hop-by-hop field an app may set.
  */
-export function checkHeaders(headers: unknown): HeaderFacts {
+export function checkHeaders(headers: unknown, code = 0): HeaderFacts {
   if (!Array.isArray(headers)) throw new GatewayViolation('header-form', 'headers must be an array of [name, value] pairs')
   let declaredLength = -1
   let hasDate = false
@@ -116,6 +139,7 @@ export function checkHeaders(headers: unknown): HeaderFacts {
     const v = value as string
     switch (headerKind(n)) {
       case H_HOP_BY_HOP:
+        if (code === 426 && isUpgrade(n)) break
         throw new GatewayViolation('hop-by-hop', `header ${JSON.stringify(n)} is hop-by-hop: framing and connection headers are the server's`)
       case H_CONTENT_LENGTH: {
         if (!/^[0-9]{1,15}$/.test(v)) throw new GatewayViolation('content-length', `Content-Length must be digits, got ${JSON.stringify(v)}`)
@@ -143,6 +167,10 @@ const H_CONTENT_LENGTH = 1
 const H_HOP_BY_HOP = 2
 const H_DATE = 3
 const H_SERVER = 4
+
+function isUpgrade(name: string): boolean {
+  return name.length === 7 && name.toLowerCase() === 'upgrade'
+}
 
 /** What a header name means to a server, decided by its length before any lower-casing. */
 function headerKind(name: string): number {

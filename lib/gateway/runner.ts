@@ -13,7 +13,12 @@
  *   for HEAD/204/304 (still iterated and closed), no Content-Length on a 204;
  * - `close()` exactly once, whatever happened [close-called];
  * - the error policy (errors.ts): an error before the first byte is answered
- *   (500, or the error's own status), after it the response is cut.
+ *   (500, or the error's own status), after it the response is cut;
+ * - the WebSocket extension's order [ws-app]: the server's `accept()` calls
+ *   {@link GatewayCall.markUpgraded}, after which the call has no response:
+ *   `startResponse` throws, the body (which should be `[]`) is closed and a
+ *   non-empty one logged and discarded, and an app error closes the socket
+ *   with 1011.
  *
  * The hot path makes no promise: a sync app that returns an array runs from
  * `run()` to `sendWhole()` in one call. A streamed body costs one sink call
@@ -27,6 +32,11 @@ const NEW = 0
 const STARTED = 1
 const COMMITTED = 2
 const DONE = 3
+
+/** What the runner needs of an accepted WebSocket: closing it with a server's code. */
+export interface UpgradedSocket {
+  closeFromServer(code: number, reason: string): void
+}
 
 /** Sync bodies are gathered up to this many bytes, so they go out whole with their length. */
 const GATHER_LIMIT = 64 * 1024
@@ -64,6 +74,8 @@ export abstract class GatewayCall {
   private streaming: Body | null = null
   private bodyClosed = false
   private writeFn: Write | null = null
+  /** The WebSocket the app accepted: the call then has no HTTP response. */
+  private upgraded: UpgradedSocket | null = null
   readonly startResponse: StartResponse
 
   constructor(method: string, target: string) {
@@ -106,6 +118,26 @@ export abstract class GatewayCall {
     return this.state >= COMMITTED
   }
 
+  /** Whether the app accepted a WebSocket upgrade on this call. */
+  get isUpgraded(): boolean {
+    return this.upgraded !== null
+  }
+
+  /**
+   * The app called `accept()`: called by the server before it sends the 101.
+   * Throws a {@link GatewayViolation} [ws-app] when the order is wrong
+   * (`accept()` twice, or after `startResponse`, or after the call ended);
+   * the server then sends nothing. From now on the call has no response.
+   */
+  markUpgraded(socket: UpgradedSocket): void {
+    if (this.upgraded !== null) throw new GatewayViolation('ws-app', 'accept() called a second time')
+    if (this.state !== NEW) {
+      throw new GatewayViolation('ws-app', this.state === DONE || this.gone ? 'accept() called after the request was answered' : 'accept() called after startResponse')
+    }
+    this.upgraded = socket
+    this.state = COMMITTED
+  }
+
   // --- running the app ------------------------------------------------------
 
   /** Calls the app and sends its response through the sink. */
@@ -137,12 +169,16 @@ export abstract class GatewayCall {
 
   /** `startResponse`, with the spec's rules. */
   start(status: string, headers: unknown, error?: unknown): Write {
+    if (this.upgraded !== null) {
+      if (error !== undefined) throw error
+      throw new GatewayViolation('ws-app', 'startResponse called after accept(): an accepted WebSocket has no HTTP response')
+    }
     if (this.state !== NEW) {
       if (error === undefined) throw new GatewayViolation('start-response-order', 'startResponse called a second time without an error')
       if (this.state >= COMMITTED || this.gone) throw error
     }
     const code = checkStatus(status)
-    let facts = checkHeaders(headers)
+    let facts = checkHeaders(headers, code)
     let list = headers as Headers
     if (facts.declaredLength >= 0) {
       list = lengthHeadersFor(list, code)
@@ -161,6 +197,10 @@ export abstract class GatewayCall {
   private respond(result: unknown): void {
     if (this.state === DONE) {
       this.closeBody(result)
+      return
+    }
+    if (this.upgraded !== null) {
+      this.endUpgraded(result)
       return
     }
     // Everything below touches the app's objects (getters, Proxies, iterators): any throw is the app's fault.
@@ -327,6 +367,21 @@ export abstract class GatewayCall {
     this.complete()
   }
 
+  /** The app returned after `accept()`: its body should be `[]`; anything else is logged and discarded [ws-app]. */
+  private endUpgraded(result: unknown): void {
+    let empty: boolean
+    try {
+      empty = Array.isArray(result) && result.length === 0
+    } catch {
+      empty = false // a Proxy that throws: not an empty array
+    }
+    if (!empty) {
+      this.log(`postern: [ws-app] the app returned a body after accept(); it is discarded (return []): ${this.method} ${this.target}\n`)
+    }
+    this.closeBody(result)
+    this.complete()
+  }
+
   private complete(): void {
     this.state = DONE
     this.finished()
@@ -341,6 +396,13 @@ export abstract class GatewayCall {
    */
   fail(error: unknown): void {
     if (this.state === DONE) return
+    const upgraded = this.upgraded
+    if (upgraded !== null) {
+      this.log(`postern: app error after accept(): ${describe(error)}\n    while answering ${this.method} ${this.target}; closing the WebSocket with 1011\n`)
+      upgraded.closeFromServer(1011, 'Internal Error')
+      this.complete()
+      return
+    }
     const { status, message } = errorAnswer(error)
     if ((status >= 500 || this.state >= COMMITTED) && !this.gone) {
       const when = this.state >= COMMITTED ? ' after the response started' : ''

@@ -72,7 +72,12 @@
  *   impossible: servers refuse such headers with an error;
  * - not set hop-by-hop headers: `Connection`, `Keep-Alive`,
  *   `Proxy-Connection`, `Transfer-Encoding`, `TE`, `Trailer`, `Upgrade`
- *   [hop-by-hop]. Framing is the server's job;
+ *   [hop-by-hop]. Framing is the server's job, and so is switching
+ *   protocols: an app takes a WebSocket through the `gateway.websocket`
+ *   extension (lib/gateway/websocket.ts), never by answering `Upgrade`
+ *   itself. The one exception: a 426 Upgrade Required names the protocol
+ *   it wants in `Upgrade` (RFC 9110 §15.5.22 requires it), as an app
+ *   needing a WebSocket does on a server without the extension;
  * - return an iterable or async iterable of chunks, or a promise of one; not
  *   a bare string, which would be sent a character at a time [app-result];
  * - produce body chunks that are `Uint8Array` or `string` (UTF-8) [chunk-type];
@@ -94,7 +99,8 @@
  * - `[status-form]` (app): the status is `'200 OK'`-like, code 200–599.
  * - `[header-form]` (app): headers are `[name, value]` string pairs, names
  *   tokens, values free of CR, LF, NUL and other controls but tab.
- * - `[hop-by-hop]` (app): no framing or connection header.
+ * - `[hop-by-hop]` (app): no framing or connection header (but
+ *   `Upgrade` on a 426).
  * - `[start-response-order]` (app): `startResponse` before the first chunk
  *   and before the body ends; a second call only with `error`.
  * - `[app-result]` (app): the app returns a body or a promise of one.
@@ -123,7 +129,30 @@
  *   returns `write`.
  * - `[close-called]` (server): the body's `close()` is called exactly once,
  *   and the body is not iterated after it.
+ *
+ * The WebSocket extension's rules, stated in lib/gateway/websocket.ts:
+ *
+ * - `[ws-app]` (app): `accept()` instead of `startResponse`, once, then an
+ *   empty body.
+ * - `[ws-protocol]` (app): the chosen subprotocol is one the client
+ *   offered; the 101's extra headers are no hop-by-hop or
+ *   `Sec-WebSocket-*` field.
+ * - `[ws-offered]` (server): `gateway.websocket` on valid WebSocket
+ *   handshakes only.
+ * - `[ws-handshake]` (server): an invalid handshake is answered 400 or 426
+ *   without calling the app.
+ * - `[ws-accept]` (server): the 101 goes out at `accept()`, with the
+ *   chosen subprotocol and the app's headers.
+ * - `[ws-messages]` (server): each message once, in order, text as
+ *   `string`, binary as `Uint8Array`.
+ * - `[ws-limits]` (server): message size, UTF-8, timeouts and unread
+ *   messages are bounded.
+ * - `[ws-shutdown]` (server): graceful shutdown closes sockets with 1001.
+ * - `[ws-handoff]` (server): bytes read after the handshake are the
+ *   socket's first frames.
  */
+
+import type { WebSocketUpgrade } from './websocket.js'
 
 /** A body chunk: bytes, or a string sent as UTF-8. */
 export type Chunk = Uint8Array | string
@@ -298,6 +327,11 @@ export interface Environ {
   'gateway.multiprocess': boolean
   /** Whether the app is called only once in this process (CGI-like). */
   'gateway.run_once': boolean
+  /**
+   * The WebSocket extension (lib/gateway/websocket.ts): present only when
+   * the request is a valid WebSocket handshake and the server can upgrade.
+   */
+  'gateway.websocket'?: WebSocketUpgrade
   /**
    * Every request header but Content-Type and Content-Length, as
    * `HTTP_` + the name upper-cased with `-` as `_` (`HTTP_USER_AGENT`).

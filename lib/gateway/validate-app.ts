@@ -6,13 +6,15 @@
  * [hop-by-hop] [chunk-type] [content-length]), plus what only a wrapper sees
  * ([start-response-order] [app-result] [environ-changed]); the server's use
  * of the body is checked too: `close()` exactly once, no iteration after it
- * [close-called].
+ * [close-called]. A WebSocket offer in the environ is wrapped to check the
+ * extension's order too (validate-websocket.ts) [ws-app].
  */
 import type { AppResult, Body, Chunk, Environ, StartResponse, Write } from './spec.js'
 import { GatewayViolation, checkHeaders, checkStatus, chunkLength, hasNoBody } from './rules.js'
 import { FIXED_KEYS, isUsableErrors, isUsableInput } from './validate-server.js'
 import { sameOrWrapping, wrapErrors, wrapInput } from './validate-input.js'
 import { describe, isObject, type Reporter } from './validate-report.js'
+import { WEBSOCKET_KEY, checkOffer, wrapOffer, type OfferWatch } from './validate-websocket.js'
 
 /** Raises the alarm for a body the server dropped without calling `close()`. */
 const unclosed = new FinalizationRegistry<() => void>((alarm) => alarm())
@@ -34,6 +36,8 @@ export class CheckedCall {
   private iteratedAfterClose = false
   private changeReported = false
   private readonly snapshot: Array<[string, unknown]>
+  /** The WebSocket offer's side of the call: whether the app accepted. */
+  private readonly watch: OfferWatch
 
   constructor(
     private readonly environ: Environ,
@@ -46,6 +50,15 @@ export class CheckedCall {
     if (isUsableInput(input)) environ['gateway.input'] = wrapInput(input, reporter)
     const errors = environ['gateway.errors']
     if (isUsableErrors(errors)) environ['gateway.errors'] = wrapErrors(errors, reporter)
+    const call = this
+    this.watch = {
+      get started() {
+        return call.started
+      },
+      accepted: false,
+    }
+    const offer = checkOffer(environ, reporter)
+    if (offer !== null) environ[WEBSOCKET_KEY] = wrapOffer(offer, this.watch, reporter)
     this.snapshot = FIXED_KEYS.filter((key) => key in environ).map((key) => [key, environ[key]])
   }
 
@@ -56,11 +69,12 @@ export class CheckedCall {
     const reporter = this.reporter
     return (status, headers, ...rest) => {
       const error = rest[0]
-      if (this.started && error === undefined) {
+      if (this.watch.accepted) reporter.report('ws-app', 'startResponse called after accept(): an accepted WebSocket has no HTTP response')
+      else if (this.started && error === undefined) {
         reporter.report('start-response-order', 'startResponse was called a second time without an error: only an error may replace the response')
       }
       const code = reporter.check(-1, () => checkStatus(status))
-      const declared = reporter.check(-1, () => checkHeaders(headers).declaredLength)
+      const declared = reporter.check(-1, () => checkHeaders(headers, code).declaredLength)
       if (code === 204 && declared >= 0) reporter.report('content-length', 'a 204 response must not have a Content-Length (RFC 9110 §8.6)')
       const write = (serverStartResponse as (...args: unknown[]) => unknown)(status, headers, ...rest)
       this.started = true
@@ -90,6 +104,9 @@ export class CheckedCall {
 
   private body(body: Body): Body {
     this.checkEnvironUnchanged()
+    if (this.watch.accepted && !(Array.isArray(body) && body.length === 0)) {
+      this.reporter.report('ws-app', `the app returned a body after accept(): it must return [], got ${describe(body)}`)
+    }
     if (Array.isArray(body)) return this.arrayBody(body as Chunk[] & { close?: () => void | Promise<void> })
     const record = body as unknown as Record<symbol, unknown>
     const isSync = isObject(body) && typeof record[Symbol.iterator] === 'function'
@@ -184,7 +201,7 @@ export class CheckedCall {
   private chunk(chunk: unknown, via: 'body' | 'write()'): void {
     const length = this.reporter.check(-1, () => chunkLength(chunk))
     if (length < 0) return
-    if (!this.started) this.reporter.report('start-response-order', `the app produced a ${via} chunk before calling startResponse`)
+    if (!this.started && !this.watch.accepted) this.reporter.report('start-response-order', `the app produced a ${via} chunk before calling startResponse`)
     this.produced += length
     if (this.declared >= 0 && this.produced > this.declared) {
       this.reporter.report('content-length', `the app set Content-Length: ${this.declared} but produced at least ${this.produced} bytes`)
@@ -196,7 +213,7 @@ export class CheckedCall {
   private finish(): void {
     if (this.finished) return
     this.finished = true
-    if (!this.started) this.reporter.report('start-response-order', 'the body ended without startResponse being called')
+    if (!this.started && !this.watch.accepted) this.reporter.report('start-response-order', 'the body ended without startResponse being called')
     const declared = this.declared
     if (declared >= 0 && this.produced !== declared) {
       // A HEAD, 204 or 304 response carries no body: none produced is fine.

@@ -51,6 +51,13 @@
  * only be seen when it is garbage-collected (like wsgiref's `__del__`
  * check); it is then reported to `onViolation`, or else written to
  * `gateway.errors`, as there is no caller left to throw to.
+ *
+ * The WebSocket extension (lib/gateway/validate-websocket.ts): `ws-offered`
+ * (`gateway.websocket` only on a valid handshake, with the client's
+ * subprotocols) and `ws-accept` (what `accept()` returns is a socket with
+ * the interface) on the server's side; `ws-app` (`accept()` once, not after
+ * `startResponse`, then no `startResponse` and an empty body) and
+ * `ws-protocol` (an offered subprotocol, allowed 101 headers) on the app's.
  */
 import type { AppResult, Environ, GatewayApp, StartResponse } from './spec.js'
 import type { GatewayViolation, RuleId } from './rules.js'

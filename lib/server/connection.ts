@@ -8,6 +8,14 @@
  * go out through the connection's SocketWriter (socket-writer.ts), which
  * batches them. Reading stops while the socket's write buffer is full, while
  * an app leaves too much of its body unread, or while the pipeline is full.
+ *
+ * A request with an `Upgrade` header is checked as a WebSocket handshake
+ * (the core's check; one environ lookup for every other request): an
+ * invalid one is answered 400/426 without the app, a valid one is the
+ * connection's last HTTP request: parsing stops after its head, and if the
+ * app accepts, the socket and the bytes read after the head go to the
+ * WebSocket (websocket-upgrade.ts); if it answers instead, the connection
+ * closes after that answer.
  */
 import type { Socket } from 'node:net'
 import type { Environ, GatewayApp } from '../gateway/spec.js'
@@ -23,11 +31,15 @@ import { ParseError, RequestParser } from './parser.js'
 import { simpleResponse } from './response-head.js'
 import type { WriterOwner } from './socket-writer.js'
 import { SocketWriter } from './socket-writer.js'
+import { checkWebSocketEnviron } from '../gateway/websocket-handshake.js'
+import type { WebSocketServer } from 'ws'
+import { PendingUpgrade, type UpgradeHost } from './websocket-upgrade.js'
 
 /** Why reading is paused; reading resumes when no reason is left. */
 const PAUSE_WRITE = 1
 const PAUSE_INPUT = 2
 const PAUSE_PIPELINE = 4
+const PAUSE_UPGRADE = 8
 
 /** While the server drains, a connection idle this long is closed (a request racing the close is still answered). */
 const SHUTDOWN_IDLE_GRACE = 250
@@ -41,6 +53,8 @@ export interface ConnectionHost {
   readonly serverLine: string
   readonly closing: boolean
   connectionClosed(conn: Connection): void
+  /** The server's `ws` framer, made on first use. */
+  webSocketServer(): WebSocketServer
 }
 
 const ERROR_HEAD: RequestHead = Object.freeze({
@@ -62,7 +76,7 @@ interface Held {
   bytes: number
 }
 
-export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
+export class Connection implements ParserHandler, ExchangeOwner, WriterOwner, UpgradeHost {
   readonly socket: Socket
   private readonly host: ConnectionHost
   private readonly info: ConnectionInfo
@@ -101,6 +115,10 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
   /** Unsent bytes at the last check, to see progress. */
   private lastUnsent = 0
   private closed = false
+  /** The WebSocket handshake this connection ends with, once one came. */
+  private upgrade: PendingUpgrade | null = null
+  /** The socket belongs to the WebSocket now: no more HTTP, reading is `ws`'s. */
+  private handedOff = false
 
   constructor(socket: Socket, host: ConnectionHost, info: ConnectionInfo) {
     this.socket = socket
@@ -189,7 +207,55 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
       ex.refuseFor(error)
       return
     }
+    if (env.HTTP_UPGRADE !== undefined && this.options.webSocket !== false && this.offerUpgrade(ex, env, head)) return
     ex.run(this.host.app, env)
+  }
+
+  /**
+   * A request with `Upgrade`: false when it asks for no WebSocket (`h2c`:
+   * served normally). Otherwise an invalid handshake is answered here; a
+   * valid one stops the parser after its head and runs the app with the
+   * offer once the responses ahead of it are done.
+   */
+  private offerUpgrade(ex: Exchange, env: Environ, head: RequestHead): boolean {
+    const handshake = checkWebSocketEnviron(env)
+    if (handshake === null) return false
+    this.lastRequest = true
+    ex.keepAlive = false
+    if (!handshake.valid || head.contentLength !== 0) {
+      if (this.current === ex) this.current = null
+      this.parser.destroy()
+      if (handshake.valid) ex.refuseHandshake(400, 'a WebSocket handshake has no body', [])
+      else ex.refuseHandshake(handshake.status, handshake.message, handshake.headers)
+      return true
+    }
+    // What follows the head is frames (or nothing, if the app says no): stop parsing and reading here.
+    this.parser.pause()
+    this.pause(PAUSE_UPGRADE)
+    const options = this.options.webSocket as Exclude<typeof this.options.webSocket, false>
+    const upgrade = new PendingUpgrade(this, ex, handshake, options, () => this.host.webSocketServer(), this.serverLine)
+    this.upgrade = upgrade
+    if (this.queue[0] === ex) upgrade.run(this.host.app, env)
+    else this.upgradeEnviron = env
+    return true
+  }
+
+  /** The environ of a handshake waiting for the responses ahead of it. */
+  private upgradeEnviron: Environ | null = null
+
+  handOff(): Buffer | null {
+    if (this.closed || this.ending) return null
+    this.writer.flush()
+    this.writer.close()
+    this.handedOff = true
+    const rest = this.parser.takeLeftover()
+    this.queue.length = 0
+    this.held = null
+    this.current = null
+    // From here the socket is ws's: our reading and end handling stop; 'close' still tells the server.
+    this.socket.removeAllListeners('data')
+    this.socket.removeAllListeners('end')
+    return rest ?? Buffer.alloc(0)
   }
 
   onBody(chunk: Buffer): void {
@@ -203,8 +269,9 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
       ex.input?.end(trailers)
     }
     this.requestStart = 0
-    if (this.lastRequest) this.parser.destroy()
-    else if (this.queue.length >= this.options.maxPipelineDepth || this.writer.needDrain) {
+    if (this.lastRequest) {
+      if (this.upgrade === null) this.parser.destroy() // a handshake's parser keeps the bytes after its head
+    } else if (this.queue.length >= this.options.maxPipelineDepth || this.writer.needDrain) {
       // Take no more requests while too many wait for their turn, or while the client is not
       // reading what we send: a pipelining client that never reads must not fill our memory.
       this.parser.pause()
@@ -281,6 +348,7 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
 
   /** An exchange is done: send what follows it in order, and end or idle the connection. */
   finish(ex: Exchange): void {
+    if (this.handedOff || (this.upgrade?.accepted === true && this.upgrade.ex === ex)) return // a WebSocket now
     if (this.queue[0] !== ex) return // sent when its turn comes
     while (this.queue.length > 0) {
       const head = this.queue[0]!
@@ -289,7 +357,17 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
         this.held!.delete(head)
         for (const data of held.chunks) this.writer.write(data)
       }
-      if (!head.done) break
+      if (!head.done) {
+        if (this.upgradeEnviron !== null && this.upgrade?.ex === head) {
+          // The handshake's turn: its app runs now, so a 101 follows the responses before it.
+          const env = this.upgradeEnviron
+          this.upgradeEnviron = null
+          this.upgrade.run(this.host.app, env)
+          if (head.done || this.handedOff) return
+          continue
+        }
+        break
+      }
       this.queue.shift()
       if (head.broken || !head.keepAlive) {
         this.endSocket()
@@ -319,12 +397,13 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
   }
 
   private pause(reason: number): void {
+    if (this.handedOff) return
     if (this.pauseMask === 0) this.socket.pause()
     this.pauseMask |= reason
   }
 
   private resume(reason: number): void {
-    if ((this.pauseMask & reason) === 0) return
+    if (this.handedOff || (this.pauseMask & reason) === 0) return
     this.pauseMask &= ~reason
     if (this.pauseMask === 0 && !this.ending) this.socket.resume()
   }
@@ -333,7 +412,7 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
 
   /** Ends the connection after what was written; later requests are not read. */
   private endSocket(): void {
-    if (this.ending || this.closed) return
+    if (this.ending || this.closed || this.handedOff) return
     this.writer.flush()
     this.ending = true
     this.parser.destroy()
@@ -348,8 +427,13 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
     this.socket.resume()
   }
 
-  /** Whether work is in flight: a request being received or answered, or a response still being sent. */
+  /**
+   * Whether work is in flight: a request being received or answered, or a
+   * response still being sent; or a WebSocket still open (at the drain
+   * deadline, one that did not finish its closing handshake is cut).
+   */
   get busy(): boolean {
+    if (this.handedOff) return !this.closed
     return !this.ending && (this.queue.length > 0 || this.parser.midRequest || this.socket.writableLength > 0)
   }
 
@@ -363,6 +447,7 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
     const current = this.current
     if (current !== null && current.input !== null) current.input.fail(new GatewayError(400, 'the client closed the connection before sending the whole body'))
     this.writer.wake()
+    this.upgrade?.connectionClosed()
     this.host.connectionClosed(this)
   }
 
@@ -370,6 +455,10 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner {
   tick(now: number): void {
     if (this.closed) return
     const options = this.options
+    if (this.upgrade !== null) {
+      this.upgrade.tick(now, options.sendTimeout)
+      if (this.handedOff) return
+    }
     const unsent = this.writer.unsentBytes()
     if (unsent > 0) {
       // Bytes wait for the client: it must read some of them within sendTimeout (nginx's send_timeout).

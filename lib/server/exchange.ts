@@ -10,7 +10,7 @@
  * synchronously gets `Content-Length` framing and its head and body written
  * as one string, with no promise made along the way.
  */
-import type { Chunk } from '../gateway/spec.js'
+import type { Chunk, Headers } from '../gateway/spec.js'
 import { GatewayError } from '../gateway/spec.js'
 import { isAsciiValue } from '../gateway/headers.js'
 import { GatewayCall } from '../gateway/runner.js'
@@ -49,6 +49,8 @@ export class Exchange extends GatewayCall implements InputOwner {
   broken = false
   private framing = 0
   private continueSent = false
+  /** The head lines of a refused WebSocket handshake (its headers and `Connection`), replacing the usual `Connection` line. */
+  private refusal: string | null = null
 
   constructor(owner: ExchangeOwner, head: RequestHead) {
     super(head.method, head.target)
@@ -94,7 +96,24 @@ export class Exchange extends GatewayCall implements InputOwner {
   /** A plain-text error; after a 400, 408 or 413 the request's bytes cannot be trusted, so the connection ends. */
   protected sendError(status: number, message: string): void {
     if (status === 400 || status === 408 || status === 413) this.keepAlive = false
-    this.emit(simpleResponse(status, message, this.owner.serverLine, this.connectionLine(), this.head.method === 'HEAD'))
+    this.emit(simpleResponse(status, message, this.owner.serverLine, this.refusal ?? this.connectionLine(), this.head.method === 'HEAD'))
+  }
+
+  /**
+   * Answers an invalid WebSocket handshake without calling the app
+   * [ws-handshake]: `status` with `headers` (a 426's `Sec-WebSocket-Version`
+   * and `Upgrade`), and the connection closes, as frames may follow.
+   */
+  refuseHandshake(status: number, message: string, headers: Headers): void {
+    let lines = ''
+    let upgrade = false
+    for (const [name, value] of headers) {
+      lines += `${name}: ${value}\r\n`
+      if (name.toLowerCase() === 'upgrade') upgrade = true
+    }
+    this.keepAlive = false
+    this.refusal = `${lines}Connection: ${upgrade ? 'upgrade, close' : 'close'}\r\n`
+    this.refuse(status, message)
   }
 
   protected cut(): void {
@@ -128,7 +147,8 @@ export class Exchange extends GatewayCall implements InputOwner {
     const facts = this.facts!
     this.framing = framingOf(this.code, facts.declaredLength, length, this.head.minor, this.noBody)
     if (this.framing === FRAME_CLOSE) this.keepAlive = false
-    const connection = this.connectionLine()
+    // A 426 names the protocol it wants in Upgrade, which needs the upgrade option in Connection (RFC 9110 §7.8).
+    const connection = this.code === 426 ? upgradeConnection(this.connectionLine()) : this.connectionLine()
     const head = renderHead(this.status, this.headers, facts, this.owner.serverLine, framingLine(this.framing, length), connection)
     // A reason phrase or value may hold obs-text (U+0080–U+00FF), sent as Latin-1.
     return facts.ascii && isAsciiStatus(this.status) ? head : Buffer.from(head, 'latin1')
@@ -174,6 +194,11 @@ export class Exchange extends GatewayCall implements InputOwner {
   inputDrained(): void {
     this.owner.resumeForInput()
   }
+}
+
+/** A `Connection` line with the `upgrade` option added. */
+function upgradeConnection(line: string): string {
+  return line === '' ? 'Connection: upgrade\r\n' : `Connection: upgrade, ${line.slice(12)}`
 }
 
 /** The last status found to be ASCII: apps reuse a handful of literals, so most checks are one comparison. */

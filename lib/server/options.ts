@@ -5,8 +5,38 @@
  */
 import type { SecureContextOptions, TlsOptions } from 'node:tls'
 import type { ErrorStream } from '../gateway/spec.js'
-import { DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT } from '../gateway/limits.js'
+import {
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_WEBSOCKET_HANDSHAKE_TIMEOUT,
+  DEFAULT_WEBSOCKET_IDLE_TIMEOUT,
+  DEFAULT_WEBSOCKET_MESSAGE_LIMIT,
+  DEFAULT_WEBSOCKET_READ_HIGH_WATER,
+  DEFAULT_WEBSOCKET_READ_LIMIT,
+  DEFAULT_WEBSOCKET_SEND_HIGH_WATER,
+} from '../gateway/limits.js'
 import { stderrStream } from '../gateway/errors.js'
+
+/**
+ * The WebSocket extension's bounds (`gateway.websocket`, lib/gateway/websocket.ts),
+ * all on by default. A stalled send is bounded by the server's `sendTimeout`.
+ */
+export interface WebSocketOptions {
+  /** Largest message, in bytes (1 MiB). Over it the socket closes with 1009. */
+  maxMessageSize?: number
+  /** Milliseconds the app has to accept a valid handshake or answer it (10 s). Then 503 and close. */
+  handshakeTimeout?: number
+  /** Milliseconds of silence from the client before a ping (30 s); as long again with no answer and the connection is cut. */
+  idleTimeout?: number
+  /** Bytes of messages the app has not read over which the server stops reading the socket (64 KiB). */
+  readHighWater?: number
+  /** Bytes of unread messages over which the socket closes with 1008 (4 MiB): a backstop, as reading stops long before. */
+  readLimit?: number
+  /** `send()` resolves once at most this many bytes wait to go out (64 KiB): awaiting it is backpressure. */
+  sendHighWater?: number
+  /** Milliseconds to wait for the client's close frame after ours before cutting the connection (5 s). */
+  closeTimeout?: number
+}
 
 export interface ServerOptions {
   /** Serve HTTPS with `node:tls`: give at least `key` and `cert`. */
@@ -45,10 +75,19 @@ export interface ServerOptions {
   errors?: ErrorStream
   /** Whether other processes serve the same app (`gateway.multiprocess`). */
   multiprocess?: boolean
+  /**
+   * WebSocket upgrades (`gateway.websocket`): their bounds, or `false` to
+   * offer none (upgrade requests then reach the app as plain requests).
+   * Invalid handshakes get 400/426 without calling the app; graceful
+   * shutdown closes open sockets with 1001.
+   */
+  webSocket?: WebSocketOptions | false
 }
 
+export type ResolvedWebSocketOptions = Required<WebSocketOptions>
+
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<ServerOptions, 'tls'>> & Pick<ServerOptions, 'tls'>
+export type ResolvedOptions = Required<Omit<ServerOptions, 'tls' | 'webSocket'>> & Pick<ServerOptions, 'tls'> & { webSocket: ResolvedWebSocketOptions | false }
 
 /**
  * The port postern listens on when none is given: `app.listen()` and the
@@ -76,11 +115,21 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'tls' | 'errors'>> = {
   drainTimeout: DEFAULT_DRAIN_TIMEOUT,
   serverHeader: 'postern',
   multiprocess: false,
+  webSocket: Object.freeze({
+    maxMessageSize: DEFAULT_WEBSOCKET_MESSAGE_LIMIT,
+    handshakeTimeout: DEFAULT_WEBSOCKET_HANDSHAKE_TIMEOUT,
+    idleTimeout: DEFAULT_WEBSOCKET_IDLE_TIMEOUT,
+    readHighWater: DEFAULT_WEBSOCKET_READ_HIGH_WATER,
+    readLimit: DEFAULT_WEBSOCKET_READ_LIMIT,
+    sendHighWater: DEFAULT_WEBSOCKET_SEND_HIGH_WATER,
+    closeTimeout: 5_000,
+  }),
 }
 
 /** Fills in defaults and checks that every number is a usable bound. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
-  const resolved: ResolvedOptions = { ...DEFAULTS, errors: stderrStream, ...stripUndefined(options) }
+  const { webSocket, ...rest } = options
+  const resolved: ResolvedOptions = { ...DEFAULTS, errors: stderrStream, ...stripUndefined(rest), webSocket: resolveWebSocket(webSocket) }
   for (const key of [
     'maxHeaderSize',
     'maxHeaderCount',
@@ -99,6 +148,18 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   ] as const) {
     const value = resolved[key]
     if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`postern: option ${key} must be a positive integer, got ${String(value)}`)
+  }
+  return resolved
+}
+
+function resolveWebSocket(options: WebSocketOptions | false | undefined): ResolvedWebSocketOptions | false {
+  if (options === false) return false
+  const defaults = DEFAULTS.webSocket as ResolvedWebSocketOptions
+  if (options === undefined) return defaults
+  const resolved: ResolvedWebSocketOptions = { ...defaults, ...stripUndefined(options) }
+  for (const key of Object.keys(defaults) as Array<keyof ResolvedWebSocketOptions>) {
+    const value = resolved[key]
+    if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`postern: option webSocket.${key} must be a positive integer, got ${String(value)}`)
   }
   return resolved
 }

@@ -118,6 +118,17 @@ export class RequestParser {
     }
   }
 
+  /**
+   * Stops for good and returns the bytes received but not parsed (those
+   * after the head that paused the parser): the connection is switching
+   * protocols and they belong to the next one.
+   */
+  takeLeftover(): Buffer | null {
+    const rest = this.leftover
+    this.destroy()
+    return rest
+  }
+
   /** Stops for good (the connection is closing); later bytes are ignored. */
   destroy(): void {
     this.state = S_DEAD

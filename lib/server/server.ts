@@ -14,6 +14,8 @@ import type { ConnectionInfo } from '../gateway/environ.js'
 import type { ResolvedOptions, ServerOptions } from './options.js'
 import { resolveOptions } from './options.js'
 import { simpleResponse } from './response-head.js'
+import type { WebSocketServer } from 'ws'
+import { makeWebSocketServer } from './websocket-upgrade.js'
 
 /** What `close()` did. */
 export interface CloseResult {
@@ -51,6 +53,8 @@ export class PosternServer implements ConnectionHost {
   private whenEmpty: (() => void) | null = null
   /** Connections being refused with a 503 (over `maxConnections`). */
   private refusing = 0
+  /** `ws`'s framer for WebSocket upgrades, made at the first one. */
+  private wss: WebSocketServer | null = null
 
   constructor(app: GatewayApp, options: ServerOptions = {}) {
     if (typeof app !== 'function') throw new TypeError('postern: createServer(app) needs a gateway app: a function (environ, startResponse) => body')
@@ -111,7 +115,8 @@ export class PosternServer implements ConnectionHost {
   /**
    * Stops accepting connections and drains: requests in flight finish (their
    * responses say `Connection: close`), idle connections close after a short
-   * grace (a request racing the close is still answered), and after
+   * grace (a request racing the close is still answered), open WebSockets
+   * are closed with 1001 (their clients answer the close and go), and after
    * `drainTimeout` whatever is left is cut. Resolves when every connection is
    * closed, with how many were cut while work was in flight.
    */
@@ -147,6 +152,12 @@ export class PosternServer implements ConnectionHost {
   /** Ends every connection at once (after `close()` when in-flight work may be stuck). */
   destroyConnections(): void {
     for (const conn of this.connections) conn.socket.destroy()
+  }
+
+  webSocketServer(): WebSocketServer {
+    if (this.options.webSocket === false) throw new Error('postern: WebSocket upgrades are turned off (webSocket: false)')
+    this.wss ??= makeWebSocketServer(this.options.webSocket)
+    return this.wss
   }
 
   connectionClosed(conn: Connection): void {

@@ -1,0 +1,37 @@
+/**
+ * Refusing an invalid WebSocket handshake on node:http [ws-handshake], for
+ * both listeners: Node hands `'upgrade'` only requests whose `Connection`
+ * says `upgrade`, so one that names `Upgrade: websocket` without it (or
+ * with another fault Node does not look at) reaches the request listener,
+ * which must refuse it too when the server offers WebSockets. No `ws`
+ * here: toNodeListener loads this file.
+ */
+import type { ServerResponse } from 'node:http'
+import { STATUS_TEXT } from '../gateway/headers.js'
+import type { Environ } from '../gateway/spec.js'
+import { checkWebSocketEnviron, type InvalidHandshake } from '../gateway/websocket-handshake.js'
+import type { NodeRequest } from './to-node.js'
+
+/** Answers `refusal` (400, or 426 naming version 13) on `res`. */
+export function writeRefusal(res: ServerResponse, refusal: InvalidHandshake, method: string): void {
+  const body = `${refusal.message}\n`
+  const headers = [...refusal.headers, ['Content-Type', 'text/plain; charset=utf-8'], ['Content-Length', String(Buffer.byteLength(body))]].flat()
+  res.writeHead(refusal.status, STATUS_TEXT[refusal.status] ?? '', headers)
+  res.end(method === 'HEAD' ? undefined : body)
+}
+
+/**
+ * For a request with an `Upgrade` header that reached the request
+ * listener: when its server listens for upgrades (it offers WebSockets)
+ * and the request is an invalid WebSocket handshake, answers it and
+ * returns true; the app is not called.
+ */
+export function refusedHandshake(req: NodeRequest, res: ServerResponse, environ: Environ): boolean {
+  if (req.httpVersionMajor >= 2) return false
+  const server = (req.socket as { server?: { listenerCount(event: string): number } } | null)?.server
+  if (server === undefined || server.listenerCount('upgrade') === 0) return false
+  const handshake = checkWebSocketEnviron(environ)
+  if (handshake === null || handshake.valid) return false
+  writeRefusal(res, handshake, environ.REQUEST_METHOD)
+  return true
+}

@@ -1,0 +1,167 @@
+/**
+ * `toNodeUpgrade(app)`: the `gateway.websocket` extension on node:http and
+ * node:https, as a listener for the server's `'upgrade'` event (Node emits
+ * WebSocket handshakes there, not as requests):
+ *
+ *     const server = http.createServer(toNodeListener(app))
+ *     server.on('upgrade', toNodeUpgrade(app))
+ *
+ * (`serveNode` wires both.) Each upgrade request is checked with the core's
+ * one handshake check: an invalid one gets 400/426 without calling the app
+ * [ws-handshake]; a valid one calls the app with the offer in its environ
+ * [ws-offered]; a request that upgrades to something else (`h2c`) is served
+ * as a normal request. Until the app accepts, the connection answers like
+ * any Node response (a 401, say, then closes); at `accept()` `ws` takes the
+ * socket with the bytes Node already read past the head [ws-handoff] and
+ * frames the rest, with the core's limits [ws-limits].
+ *
+ * Without this listener Node 20 serves a handshake as a normal request, so
+ * the app sees no `gateway.websocket` and answers 426 itself.
+ */
+import { ServerResponse, type IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { stderrStream } from '../gateway/errors.js'
+import type { ConnectionInfo } from '../gateway/environ.js'
+import type { Environ, GatewayApp, Headers } from '../gateway/spec.js'
+import { checkWebSocketHandshake, type HandshakeField } from '../gateway/websocket-handshake.js'
+import type { TransportWebSocket } from '../gateway/websocket-transport.js'
+import { WsTransport } from '../gateway/websocket-ws.js'
+import { NodeCall, environOf, type NodeAdapterOptions, type Res } from './to-node.js'
+import { writeRefusal } from './node-handshake.js'
+import { handshakeDeadline, offerWebSocket } from './websocket-offer.js'
+import { webSocketLimits } from './websocket-options.js'
+
+/** A listener for the `'upgrade'` event of `http.Server` or `https.Server`. */
+export interface NodeUpgradeListener {
+  (req: IncomingMessage, socket: Duplex, head: Buffer): void
+  /**
+   * Closes every open WebSocket with 1001 (going away) and refuses those
+   * accepted from now on [ws-shutdown]; resolves once all are closed.
+   * `serveNode`'s `close()` calls it.
+   */
+  closeAll(): Promise<void>
+  /** The WebSockets open now. */
+  readonly size: number
+}
+
+const ignore = (): void => {}
+
+/** Wraps `app` as the `'upgrade'` listener of a node:http or node:https server. */
+export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {}): NodeUpgradeListener {
+  const errors = options.errors ?? stderrStream
+  if (options.webSocket === false) throw new TypeError('toNodeUpgrade: webSocket is false; do not listen for upgrades then')
+  const limits = webSocketLimits(options.webSocket)
+  const bounds = { idleTimeout: limits.idleTimeout, sendTimeout: limits.idleTimeout }
+  const infos = new WeakMap<object, ConnectionInfo>()
+  /** What the app chose at `accept()`, read by `ws` while it writes the 101. */
+  const chosen = new WeakMap<IncomingMessage, { protocol: string; headers: Headers }>()
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    maxPayload: limits.maxMessageSize,
+    // ws 8.18+ takes closeTimeout; @types/ws does not list it yet.
+    closeTimeout: limits.closeTimeout,
+    handleProtocols: (_offered: Set<string>, req: IncomingMessage) => chosen.get(req)?.protocol || false,
+  } as ConstructorParameters<typeof WebSocketServer>[0])
+  wss.on('headers', (lines: string[], req: IncomingMessage) => {
+    for (const [name, value] of chosen.get(req)?.headers ?? []) lines.push(`${name}: ${value}`)
+  })
+  wss.on('wsClientError', ignore)
+  const open = new Map<WsTransport, TransportWebSocket>()
+  let sweep: ReturnType<typeof setInterval> | null = null
+  let closing = false
+
+  const track = (transport: WsTransport, socket: TransportWebSocket): void => {
+    if (closing) {
+      socket.closeFromServer(1001, 'server shutting down')
+      return
+    }
+    open.set(transport, socket)
+    void socket.closed.then(() => {
+      open.delete(transport)
+      if (open.size === 0 && sweep !== null) {
+        clearInterval(sweep)
+        sweep = null
+      }
+    })
+    // One timer for every socket of this listener, for pings and stalled sends.
+    sweep ??= setInterval(
+      () => {
+        const now = Date.now()
+        for (const t of open.keys()) t.tick(now, bounds)
+      },
+      Math.max(10, Math.floor(limits.idleTimeout / 4)),
+    )
+    sweep.unref()
+  }
+
+  const listener = (req: IncomingMessage, stream: Duplex, head: Buffer): void => {
+    const socket = stream as Socket
+    // Errors on a connection the app has not taken yet are the client leaving: the 'close' that follows ends the call.
+    socket.on('error', ignore)
+    const res = new ServerResponse(req)
+    res.shouldKeepAlive = false
+    res.assignSocket(socket)
+    res.once('finish', () => {
+      res.detachSocket(socket)
+      socket.destroySoon()
+    })
+    const handshake = checkWebSocketHandshake(req.method ?? 'GET', `HTTP/${req.httpVersion}`, (name) => headerOf(req, name))
+    if (handshake !== null && !handshake.valid) {
+      // [ws-handshake]: answered here, the app is not called.
+      writeRefusal(res, handshake, req.method ?? 'GET')
+      return
+    }
+    const call = new NodeCall(req, res as unknown as Res, errors)
+    let environ: Environ
+    try {
+      environ = environOf(req, options, errors, infos)
+    } catch (error) {
+      call.refuseFor(error)
+      return
+    }
+    if (handshake !== null) {
+      const cancel = handshakeDeadline(call, limits)
+      res.once('finish', cancel)
+      res.once('close', cancel)
+      environ['gateway.websocket'] = offerWebSocket(call, handshake, limits, (choice, ws) => {
+        cancel()
+        // The response never started: Node gives the connection up, `ws` takes it.
+        res.detachSocket(socket)
+        chosen.set(req, { protocol: choice.protocol, headers: choice.headers })
+        // The check above allows `Upgrade: websocket, other`; `ws` wants the bare token.
+        req.headers.upgrade = 'websocket'
+        let taken = false
+        wss.handleUpgrade(req, socket, head, (taker: WebSocket) => {
+          taken = true
+          track(new WsTransport(taker, ws, socket), ws)
+        })
+        // `ws` destroys a connection that closed meanwhile, without calling back.
+        if (!taken) ws.ended(1006, '')
+      })
+    }
+    call.run(app, environ)
+    if (!call.done) call.watch()
+  }
+
+  return Object.assign(listener, {
+    closeAll(): Promise<void> {
+      closing = true
+      const all = [...open.values()]
+      for (const socket of all) socket.closeFromServer(1001, 'server shutting down')
+      return Promise.all(all.map((socket) => socket.closed)).then(ignore)
+    },
+    get size() {
+      return open.size
+    },
+  })
+}
+
+/** A request header by lower-case name; Node joins a repeated one with `, `, as the check expects. */
+function headerOf(req: IncomingMessage, name: HandshakeField): string | undefined {
+  const value = req.headers[name]
+  return Array.isArray(value) ? value.join(', ') : value
+}
