@@ -23,7 +23,7 @@ import { chunkLength } from '../gateway/rules.js'
 import type { WebSocketTransport } from '../gateway/websocket-transport.js'
 import type { WebSocketMessage } from '../gateway/websocket.js'
 import type { OpenWebSocket } from './websocket-offer.js'
-import type { WebSocketLimits } from './websocket-options.js'
+import type { WebSocketLimits } from '../gateway/websocket-limits.js'
 
 /** The part of a browser-style WebSocket Deno gives. */
 interface DenoWebSocket {

@@ -31,7 +31,7 @@ import { WsTransport } from '../gateway/websocket-ws.js'
 import { NodeCall, environOf, type NodeAdapterOptions, type Res } from './to-node.js'
 import { writeRefusal } from './node-handshake.js'
 import { handshakeDeadline, offerWebSocket } from './websocket-offer.js'
-import { webSocketLimits } from './websocket-options.js'
+import { webSocketLimits } from '../gateway/websocket-limits.js'
 
 /** A listener for the `'upgrade'` event of `http.Server` or `https.Server`. */
 export interface NodeUpgradeListener {
@@ -53,7 +53,6 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
   const errors = options.errors ?? stderrStream
   if (options.webSocket === false) throw new TypeError('toNodeUpgrade: webSocket is false; do not listen for upgrades then')
   const limits = webSocketLimits(options.webSocket)
-  const bounds = { idleTimeout: limits.idleTimeout, sendTimeout: limits.idleTimeout }
   const infos = new WeakMap<object, ConnectionInfo>()
   /** What the app chose at `accept()`, read by `ws` while it writes the 101. */
   const chosen = new WeakMap<IncomingMessage, { protocol: string; headers: Headers }>()
@@ -91,9 +90,9 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
     sweep ??= setInterval(
       () => {
         const now = Date.now()
-        for (const t of open.keys()) t.tick(now, bounds)
+        for (const t of open.keys()) t.tick(now, limits)
       },
-      Math.max(10, Math.floor(limits.idleTimeout / 4)),
+      Math.max(10, Math.floor(Math.min(limits.idleTimeout, limits.sendTimeout) / 4)),
     )
     sweep.unref()
   }

@@ -11,7 +11,7 @@ import type { ValidHandshake } from '../gateway/websocket-handshake.js'
 import { checkAcceptOptions, type AcceptChoice } from '../gateway/websocket-rules.js'
 import { TransportWebSocket } from '../gateway/websocket-transport.js'
 import type { WebSocketAcceptOptions, WebSocketUpgrade } from '../gateway/websocket.js'
-import type { WebSocketLimits } from './websocket-options.js'
+import type { WebSocketLimits } from '../gateway/websocket-limits.js'
 
 /**
  * Sends the 101 with `choice` and connects a transport to `socket` (now, or

@@ -10,6 +10,13 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024
 /** Milliseconds a closing server lets requests in flight finish before it cuts them. */
 export const DEFAULT_DRAIN_TIMEOUT = 20_000
 
+/**
+ * Milliseconds bytes may wait for a client that reads none of them (nginx's
+ * `send_timeout`); then the connection is cut. A stalled HTTP response and a
+ * stalled WebSocket send are bounded alike.
+ */
+export const DEFAULT_SEND_TIMEOUT = 30_000
+
 /** Largest WebSocket message a server accepts, in bytes (1 MiB); over it the socket closes with 1009. */
 export const DEFAULT_WEBSOCKET_MESSAGE_LIMIT = 1024 * 1024
 
@@ -31,3 +38,6 @@ export const DEFAULT_WEBSOCKET_IDLE_TIMEOUT = 30_000
 
 /** Milliseconds an app has, once a valid WebSocket handshake came in, to accept it or answer; then the server answers 503. */
 export const DEFAULT_WEBSOCKET_HANDSHAKE_TIMEOUT = 10_000
+
+/** Milliseconds a server waits for the client's close frame after sending its own, then cuts the connection. */
+export const DEFAULT_WEBSOCKET_CLOSE_TIMEOUT = 5_000

@@ -5,38 +5,12 @@
  */
 import type { SecureContextOptions, TlsOptions } from 'node:tls'
 import type { ErrorStream } from '../gateway/spec.js'
-import {
-  DEFAULT_BODY_LIMIT,
-  DEFAULT_DRAIN_TIMEOUT,
-  DEFAULT_WEBSOCKET_HANDSHAKE_TIMEOUT,
-  DEFAULT_WEBSOCKET_IDLE_TIMEOUT,
-  DEFAULT_WEBSOCKET_MESSAGE_LIMIT,
-  DEFAULT_WEBSOCKET_READ_HIGH_WATER,
-  DEFAULT_WEBSOCKET_READ_LIMIT,
-  DEFAULT_WEBSOCKET_SEND_HIGH_WATER,
-} from '../gateway/limits.js'
+import { DEFAULT_BODY_LIMIT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_SEND_TIMEOUT } from '../gateway/limits.js'
 import { stderrStream } from '../gateway/errors.js'
+import { WEBSOCKET_DEFAULTS, webSocketLimits, type WebSocketLimits, type WebSocketOptions } from '../gateway/websocket-limits.js'
 
-/**
- * The WebSocket extension's bounds (`gateway.websocket`, lib/gateway/websocket.ts),
- * all on by default. A stalled send is bounded by the server's `sendTimeout`.
- */
-export interface WebSocketOptions {
-  /** Largest message, in bytes (1 MiB). Over it the socket closes with 1009. */
-  maxMessageSize?: number
-  /** Milliseconds the app has to accept a valid handshake or answer it (10 s). Then 503 and close. */
-  handshakeTimeout?: number
-  /** Milliseconds of silence from the client before a ping (30 s); as long again with no answer and the connection is cut. */
-  idleTimeout?: number
-  /** Bytes of messages the app has not read over which the server stops reading the socket (64 KiB). */
-  readHighWater?: number
-  /** Bytes of unread messages over which the socket closes with 1008 (4 MiB): a backstop, as reading stops long before. */
-  readLimit?: number
-  /** `send()` resolves once at most this many bytes wait to go out (64 KiB): awaiting it is backpressure. */
-  sendHighWater?: number
-  /** Milliseconds to wait for the client's close frame after ours before cutting the connection (5 s). */
-  closeTimeout?: number
-}
+/** The WebSocket extension's bounds (`gateway.websocket`), the core's type: the adapters take the same. */
+export type { WebSocketOptions }
 
 export interface ServerOptions {
   /** Serve HTTPS with `node:tls`: give at least `key` and `cert`. */
@@ -84,7 +58,7 @@ export interface ServerOptions {
   webSocket?: WebSocketOptions | false
 }
 
-export type ResolvedWebSocketOptions = Required<WebSocketOptions>
+export type ResolvedWebSocketOptions = WebSocketLimits
 
 /** Options with every default filled in. */
 export type ResolvedOptions = Required<Omit<ServerOptions, 'tls' | 'webSocket'>> & Pick<ServerOptions, 'tls'> & { webSocket: ResolvedWebSocketOptions | false }
@@ -110,26 +84,18 @@ export const DEFAULTS: Readonly<Omit<ResolvedOptions, 'tls' | 'errors'>> = {
   headersTimeout: 10_000,
   requestTimeout: 60_000,
   keepAliveTimeout: 5_000,
-  sendTimeout: 30_000,
+  sendTimeout: DEFAULT_SEND_TIMEOUT,
   handshakeTimeout: 10_000,
   drainTimeout: DEFAULT_DRAIN_TIMEOUT,
   serverHeader: 'postern',
   multiprocess: false,
-  webSocket: Object.freeze({
-    maxMessageSize: DEFAULT_WEBSOCKET_MESSAGE_LIMIT,
-    handshakeTimeout: DEFAULT_WEBSOCKET_HANDSHAKE_TIMEOUT,
-    idleTimeout: DEFAULT_WEBSOCKET_IDLE_TIMEOUT,
-    readHighWater: DEFAULT_WEBSOCKET_READ_HIGH_WATER,
-    readLimit: DEFAULT_WEBSOCKET_READ_LIMIT,
-    sendHighWater: DEFAULT_WEBSOCKET_SEND_HIGH_WATER,
-    closeTimeout: 5_000,
-  }),
+  webSocket: WEBSOCKET_DEFAULTS,
 }
 
 /** Fills in defaults and checks that every number is a usable bound. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   const { webSocket, ...rest } = options
-  const resolved: ResolvedOptions = { ...DEFAULTS, errors: stderrStream, ...stripUndefined(rest), webSocket: resolveWebSocket(webSocket) }
+  const resolved: ResolvedOptions = { ...DEFAULTS, errors: stderrStream, ...stripUndefined(rest), webSocket: false }
   for (const key of [
     'maxHeaderSize',
     'maxHeaderCount',
@@ -149,19 +115,15 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     const value = resolved[key]
     if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`postern: option ${key} must be a positive integer, got ${String(value)}`)
   }
+  resolved.webSocket = resolveWebSocket(webSocket, resolved.sendTimeout)
   return resolved
 }
 
-function resolveWebSocket(options: WebSocketOptions | false | undefined): ResolvedWebSocketOptions | false {
+/** The core's check; a stalled send's bound defaults to the server's own `sendTimeout`. */
+function resolveWebSocket(options: WebSocketOptions | false | undefined, sendTimeout: number): ResolvedWebSocketOptions | false {
   if (options === false) return false
-  const defaults = DEFAULTS.webSocket as ResolvedWebSocketOptions
-  if (options === undefined) return defaults
-  const resolved: ResolvedWebSocketOptions = { ...defaults, ...stripUndefined(options) }
-  for (const key of Object.keys(defaults) as Array<keyof ResolvedWebSocketOptions>) {
-    const value = resolved[key]
-    if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`postern: option webSocket.${key} must be a positive integer, got ${String(value)}`)
-  }
-  return resolved
+  if (options === undefined && sendTimeout === DEFAULT_SEND_TIMEOUT) return WEBSOCKET_DEFAULTS
+  return webSocketLimits(options, { ...WEBSOCKET_DEFAULTS, sendTimeout })
 }
 
 function stripUndefined<T extends object>(options: T): Partial<T> {

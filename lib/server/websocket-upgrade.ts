@@ -155,9 +155,11 @@ export class PendingUpgrade implements WebSocketUpgrade {
   /**
    * The server's sweep: the app's time to accept or answer
    * (`handshakeTimeout`, then 503), the open socket's liveness, and 1001
-   * once the server shuts down.
+   * once the server shuts down. A stalled send is cut after
+   * `webSocket.sendTimeout`, which defaults to the server's `sendTimeout`
+   * (options.ts); the connection's second argument is that default, unused.
    */
-  tick(now: number, sendTimeout: number): void {
+  tick(now: number, _serverSendTimeout?: number): void {
     if (this.state === OFFERED) {
       if (this.calledAt !== 0 && now - this.calledAt > this.options.handshakeTimeout) {
         this.ex.refuse(503, 'the app did not accept the WebSocket handshake in time')
@@ -166,7 +168,7 @@ export class PendingUpgrade implements WebSocketUpgrade {
     }
     if (this.state !== OPEN) return
     if (this.host.closing) this.shutdown()
-    this.transport!.tick(now, { idleTimeout: this.options.idleTimeout, sendTimeout })
+    this.transport!.tick(now, this.options)
   }
 
   /** Graceful shutdown: 1001, once [ws-shutdown]. */
