@@ -28,10 +28,11 @@
  * next request; browsers never do this); Fetch requests do not carry the
  * HTTP version, so a handshake over HTTP/1.0 is offered too.
  */
-import type { TransportWebSocket, WebSocketTransport } from '../gateway/websocket-transport.js'
+import type { WebSocketTransport } from '../gateway/websocket-transport.js'
 import type { WebSocketMessage } from '../gateway/websocket.js'
+import type { BunServer, BunSocketData } from './bun-server.js'
 import type { OpenWebSocket } from './websocket-offer.js'
-import type { WebSocketLimits } from './websocket-options.js'
+import type { WebSocketLimits } from '../gateway/websocket-limits.js'
 
 /** The part of Bun's `ServerWebSocket` used here. */
 export interface BunServerWebSocket {
@@ -43,16 +44,6 @@ export interface BunServerWebSocket {
   getBufferedAmount?(): number
   pause?(): void
   resume?(): void
-}
-
-/** What `server.upgrade` is given as `data`: the socket the app holds. */
-export interface BunSocketData {
-  readonly socket: TransportWebSocket
-}
-
-/** The part of Bun's `Server` used here (the second argument of `fetch`). */
-export interface BunServer {
-  upgrade(request: Request, options: { headers?: Array<[string, string]>; data?: BunSocketData }): boolean
 }
 
 /** The `websocket` member of Bun.serve's options. */
@@ -70,11 +61,6 @@ export interface BunWebSocketHandler {
 
 /** Bun's longest idle timeout, in seconds. */
 const BUN_MAX_IDLE = 960
-
-/** Whether `info`, the second argument Bun passes to `fetch`, is a Bun server that can upgrade. */
-export function isBunServer(info: unknown): info is BunServer {
-  return typeof info === 'object' && info !== null && typeof (info as { upgrade?: unknown }).upgrade === 'function'
-}
 
 /**
  * Bun's `websocket` handlers for one `toFetch` handler. `onRead` is called

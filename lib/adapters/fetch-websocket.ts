@@ -16,10 +16,11 @@ import { writeLog } from '../gateway/errors.js'
 import type { Environ, ErrorStream } from '../gateway/spec.js'
 import { checkWebSocketEnviron } from '../gateway/websocket-handshake.js'
 import type { TransportWebSocket } from '../gateway/websocket-transport.js'
-import { bunWebSocketHandler, isBunServer, openOnBun, type BunWebSocketHandler } from './fetch-websocket-bun.js'
+import { isBunServer } from './bun-server.js'
+import { bunWebSocketHandler, openOnBun, type BunWebSocketHandler } from './fetch-websocket-bun.js'
 import { denoUpgrade, openOnDeno } from './fetch-websocket-deno.js'
 import { handshakeDeadline, offerWebSocket, type OpenWebSocket } from './websocket-offer.js'
-import { webSocketLimits, type WebSocketLimits, type WebSocketOptions } from './websocket-options.js'
+import { webSocketLimits, type WebSocketLimits, type WebSocketOptions } from '../gateway/websocket-limits.js'
 
 /** The WebSockets of one `toFetch` handler. */
 export class FetchWebSockets {
