@@ -133,12 +133,16 @@ export class WsTransport implements WebSocketTransport {
 }
 
 /**
- * A `ws` message as the gateway gives it: text as a string, binary as bytes
- * (Buffers, as set above). A small message that is a view into a larger read
- * is copied, so a queued message holds its own bytes, not a whole read.
+ * A `ws` message as the gateway gives it: text as a string, binary as a
+ * plain `Uint8Array` [ws-messages] (a view over the Buffer's memory, not a
+ * copy: a `Buffer`'s `slice()` is a view where a `Uint8Array`'s is a copy,
+ * and an app must see the same type on every server). A small message that
+ * is a view into a larger read is copied first, so a queued message holds
+ * its own bytes, not a whole read.
  */
 function toMessage(data: RawData, isBinary: boolean): WebSocketMessage {
   const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data)
   if (!isBinary) return bytes.toString('utf8')
-  return bytes.byteLength * 2 < bytes.buffer.byteLength ? Buffer.from(bytes) : bytes
+  const own = bytes.byteLength * 2 < bytes.buffer.byteLength ? Buffer.from(bytes) : bytes
+  return new Uint8Array(own.buffer, own.byteOffset, own.byteLength)
 }

@@ -25,8 +25,12 @@
  *   (not when the app returns), with the chosen subprotocol and the app's
  *   extra headers [ws-accept];
  * - deliver each complete message once, in order, through the socket's
- *   async iterator: text frames as `string`, binary as `Uint8Array`;
- *   ping/pong and fragmentation are the server's business [ws-messages];
+ *   async iterator: text frames as `string`, binary as a plain
+ *   `Uint8Array`, never a subclass such as Node's `Buffer` (whose `slice()`
+ *   is a view where `Uint8Array`'s is a copy), so code behaves alike on
+ *   every server; it may be a view into a larger `ArrayBuffer` (mind
+ *   `byteOffset`); ping/pong and fragmentation are the server's business
+ *   [ws-messages];
  * - bound what a client can hold: a maximum message size (default 1 MiB,
  *   closing with 1009 when exceeded), invalid UTF-8 in a text message closes
  *   with 1007, a handshake/idle timeout with pings, and messages the app has
@@ -51,7 +55,7 @@
  */
 import type { Headers } from './spec.js'
 
-/** A message: text frames arrive as strings, binary frames as bytes. */
+/** A message: text frames arrive as strings, binary frames as a plain `Uint8Array` (not a `Buffer`, on every server). */
 export type WebSocketMessage = string | Uint8Array
 
 /** How a socket closed: the close code (1005 when none was sent, 1006 when the connection dropped) and reason. */
