@@ -15,6 +15,8 @@ export { StreamInput } from './stream-input.js'
 export {
   DEFAULT_BODY_LIMIT,
   DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_SEND_TIMEOUT,
+  DEFAULT_WEBSOCKET_CLOSE_TIMEOUT,
   DEFAULT_WEBSOCKET_HANDSHAKE_TIMEOUT,
   DEFAULT_WEBSOCKET_IDLE_TIMEOUT,
   DEFAULT_WEBSOCKET_MESSAGE_LIMIT,
@@ -34,5 +36,6 @@ export {
   type WebSocketHandshake,
 } from './websocket-handshake.js'
 export { MAX_CLOSE_REASON, checkAcceptOptions, checkCloseCode, type AcceptChoice } from './websocket-rules.js'
-export { TransportWebSocket, type WebSocketQueueOptions, type WebSocketTransport } from './websocket-transport.js'
+export { TransportWebSocket, WebSocketClosedError, type WebSocketQueueOptions, type WebSocketTransport } from './websocket-transport.js'
+export { WEBSOCKET_DEFAULTS, webSocketLimits, type WebSocketLimits, type WebSocketOptions } from './websocket-limits.js'
 export { WsTransport, type DrainingStream, type WsLiveness } from './websocket-ws.js'

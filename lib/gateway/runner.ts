@@ -18,7 +18,8 @@
  *   {@link GatewayCall.markUpgraded}, after which the call has no response:
  *   `startResponse` throws, the body (which should be `[]`) is closed and a
  *   non-empty one logged and discarded, and an app error closes the socket
- *   with 1011.
+ *   with 1011 (a `send()` rejected because the socket closed is not
+ *   reported as one).
  *
  * The hot path makes no promise: a sync app that returns an array runs from
  * `run()` to `sendWhole()` in one call. A streamed body costs one sink call
@@ -26,6 +27,7 @@
  */
 import type { Body, Chunk, Environ, GatewayApp, Headers, StartResponse, Write } from './spec.js'
 import { describeError as describe, errorAnswer } from './errors.js'
+import { WebSocketClosedError } from './websocket-transport.js'
 import { GatewayViolation, checkHeaders, checkStatus, chunkLength, hasNoBody, lengthHeadersFor, type HeaderFacts } from './rules.js'
 
 const NEW = 0
@@ -398,7 +400,10 @@ export abstract class GatewayCall {
     if (this.state === DONE) return
     const upgraded = this.upgraded
     if (upgraded !== null) {
-      this.log(`postern: app error after accept(): ${describe(error)}\n    while answering ${this.method} ${this.target}; closing the WebSocket with 1011\n`)
+      // A send() rejected because the socket closed (the client left, or the server closed it) is no app error.
+      if (!(error instanceof WebSocketClosedError)) {
+        this.log(`postern: app error after accept(): ${describe(error)}\n    while answering ${this.method} ${this.target}; closing the WebSocket with 1011\n`)
+      }
       upgraded.closeFromServer(1011, 'Internal Error')
       this.complete()
       return

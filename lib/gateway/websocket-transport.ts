@@ -18,7 +18,8 @@
  *   without drain events, when polling sees it low). It rejects once the
  *   socket is closing or closed. Its rejections are marked handled, so an
  *   app that fires sends without awaiting them does not crash the process
- *   when the client leaves; awaiting still throws.
+ *   when the client leaves; awaiting still throws, a
+ *   {@link WebSocketClosedError}, which is not reported as an app error.
  * - The iterator ends once the socket is closed and every message received
  *   before has been read.
  * - Leaving the loop early (`break`, `return`, or an error thrown in its
@@ -79,6 +80,17 @@ function handledRejection(error: Error): Promise<never> {
   const promise = Promise.reject(error)
   promise.catch(ignore)
   return promise
+}
+
+/**
+ * What `send()` rejects with when the socket is closing or closed: the
+ * client left or the server closed it (1001 at shutdown, 1008, 1009...),
+ * which is no fault of the app. The runner does not report an app that
+ * fails with it as an app error; an app may test for it to tell a peer
+ * that left from a real failure.
+ */
+export class WebSocketClosedError extends Error {
+  override name = 'WebSocketClosedError'
 }
 
 interface Waiter {
@@ -179,7 +191,7 @@ export class TransportWebSocket implements GatewayWebSocket {
     if (this.state === CLOSED) return
     this.state = CLOSED
     this.stopPolling()
-    const error = new Error(`WebSocket closed (${code}) before the message was sent`)
+    const error = new WebSocketClosedError(`WebSocket closed (${code}) before the message was sent`)
     const waiters = this.waiters
     this.waiters = []
     for (const waiter of waiters) waiter.reject(error)
@@ -213,7 +225,7 @@ export class TransportWebSocket implements GatewayWebSocket {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
       return handledRejection(new TypeError(`send() takes a string or a Uint8Array, got ${describeValue(data)}`))
     }
-    if (this.state !== OPEN) return handledRejection(new Error('WebSocket is closed'))
+    if (this.state !== OPEN) return handledRejection(new WebSocketClosedError('WebSocket is closed'))
     const transport = this.transport
     if (transport === null) {
       this.early.push(data)
@@ -279,7 +291,7 @@ export class TransportWebSocket implements GatewayWebSocket {
   /** The app or server closes: a send still waiting will never be drained for. */
   private rejectWaiters(): void {
     if (this.waiters.length === 0) return
-    const error = new Error('WebSocket closed before the message was sent')
+    const error = new WebSocketClosedError('WebSocket closed before the message was sent')
     const waiters = this.waiters
     this.waiters = []
     this.stopPolling()

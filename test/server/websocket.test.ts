@@ -9,7 +9,9 @@
  * normally, the limits `ws` enforces for us (1009, 1007), a frame sent in
  * the same packet as the handshake, a handshake pipelined behind a plain
  * request, the handshake timeout, pings on an idle socket, and shutdown
- * with 1001. Over TLS too.
+ * with 1001. Over TLS too. Binary messages reach the app as plain
+ * Uint8Arrays, and a send() rejected because the server closed the socket
+ * is not reported as an app error.
  */
 import t from 'tap'
 import net from 'node:net'
@@ -18,7 +20,8 @@ import { once } from 'node:events'
 import WebSocket from 'ws'
 import { WebSocket as UndiciWebSocket } from 'undici'
 import type { Environ, GatewayApp } from '../../lib/gateway/spec.js'
-import type { GatewayWebSocket, WebSocketUpgrade } from '../../lib/gateway/websocket.js'
+import type { GatewayWebSocket, WebSocketMessage, WebSocketUpgrade } from '../../lib/gateway/websocket.js'
+import { WebSocketClosedError } from '../../lib/gateway/websocket-transport.js'
 import { serve, sleep } from '../helpers/server.js'
 import { makeCert } from '../helpers/process.js'
 
@@ -402,4 +405,87 @@ t.test('over TLS (wss:) the same: echo, and 1001 on close', { skip: cert === nul
   const closed = closeOf(client)
   await s.close()
   t.same(await closed, [1001, 'server shutting down'])
+})
+
+t.test('a binary message reaches the app as a plain Uint8Array (not a Buffer), small or large', async (t) => {
+  const received: WebSocketMessage[] = []
+  const kinds: GatewayApp = (environ) => {
+    const socket = offer(environ)!.accept()
+    return (async () => {
+      for await (const message of socket) {
+        received.push(message)
+        await socket.send('got it')
+      }
+      return []
+    })()
+  }
+  const s = await serve(t, kinds)
+  const client = ws(s.port, '/kinds')
+  await once(client, 'open')
+  const large = new Uint8Array(200 * 1024).fill(7)
+  for (const bytes of [new Uint8Array([1, 2, 3]), large]) {
+    client.send(bytes)
+    await once(client, 'message')
+  }
+  client.close()
+  t.equal(received.length, 2)
+  for (const message of received) t.equal(Object.getPrototypeOf(message), Uint8Array.prototype, 'a plain Uint8Array')
+  t.same(received[0], new Uint8Array([1, 2, 3]))
+  t.equal((received[1] as Uint8Array).byteLength, large.byteLength)
+  t.ok(
+    (received[1] as Uint8Array).every((b) => b === 7),
+    'the large one intact',
+  )
+})
+
+t.test('a send() rejected because the server closed the socket is not logged as an app error; a real error after it is', async (t) => {
+  const rejections: unknown[] = []
+  let sent = 0
+  const blocked: GatewayApp = (environ) => {
+    const socket = offer(environ)!.accept()
+    const real = environ.PATH_INFO === '/then-fail'
+    return (async () => {
+      const chunk = new Uint8Array(64 * 1024)
+      try {
+        for (;;) {
+          await socket.send(chunk) // the client never reads: this blocks until the server closes
+          sent++
+        }
+      } catch (error) {
+        rejections.push(error)
+        if (real) throw new Error('a real failure after the close')
+        throw error
+      }
+    })()
+  }
+  const s = await serve(t, blocked, { webSocket: { closeTimeout: 200 }, drainTimeout: 3000 })
+  const clients = await Promise.all(
+    ['/blocked', '/then-fail'].map(async (path) => {
+      const socket = net.connect(s.port, '127.0.0.1')
+      socket.on('error', () => {})
+      await once(socket, 'connect')
+      socket.pause() // never reads a byte
+      socket.write(handshake(path))
+      return socket
+    }),
+  )
+  t.teardown(() => {
+    for (const c of clients) c.destroy()
+  })
+  // Both apps are blocked once their sends stop going out.
+  let last = -1
+  const until = Date.now() + 3000
+  while (sent !== last && Date.now() < until) {
+    last = sent
+    await sleep(100)
+  }
+  t.ok(sent > 2, `the apps sent ${sent} chunks, then blocked`)
+  t.equal(rejections.length, 0, 'both apps are still blocked in send()')
+  await s.close()
+  t.equal(rejections.length, 2, 'the shutdown (1001) rejected both blocked sends')
+  for (const error of rejections) t.ok(error instanceof WebSocketClosedError, 'with a WebSocketClosedError')
+  const log = s.errors.join('')
+  t.notMatch(log, /app error after accept\(\): WebSocketClosedError/, 'the rejected send is not reported as an app error')
+  t.match(log, /app error after accept\(\): Error: a real failure after the close/, 'a real error after the close still is')
+  t.equal(log.match(/app error after accept/g)?.length, 1, 'one report, the real one')
 })
