@@ -23,6 +23,9 @@
  *   produced to its end (the client left, or the response was cut). `req`,
  *   `res`, `responseTime` and `reqId` are Fastify's names, so tools built
  *   for its logs read these; `url` is the target as sent, query included.
+ *   A WebSocket request the app accepts (`gateway.websocket`) is logged at
+ *   the upgrade: `statusCode` 101, `responseTime` the time to it (not the
+ *   socket's lifetime).
  *
  * The app below gets a copy of the environ with these keys: the server's
  * own `gateway.*` keys are left as they were [environ-changed].
@@ -32,6 +35,7 @@ import { type Logger, type LoggerOptions, pino } from 'pino'
 import { describeError, errorStatus } from '../lib/gateway/errors.js'
 import { environKey, isToken, parseStatus } from '../lib/gateway/headers.js'
 import type { AppResult, Body, Chunk, Environ, ErrorStream, Headers, Middleware, StartResponse, Write } from '../lib/gateway/spec.js'
+import type { GatewayWebSocket, WebSocketAcceptOptions, WebSocketUpgrade } from '../lib/gateway/websocket.js'
 
 export type { Logger, LoggerOptions }
 
@@ -150,6 +154,8 @@ export function requestLogger(options: RequestLoggerOptions = {}): Middleware {
     const request = new RequestLog(root.child({ reqId: id }), environ, startResponse, echoName, echoLower, id)
     // Object.assign, not a spread followed by more keys: ~17× cheaper on Node 20's V8 (measured, 4.3 µs → 0.25 µs).
     const inner: Environ = Object.assign({}, environ, { [LOG_KEY]: request.log, [REQUEST_ID_KEY]: id, 'gateway.errors': request })
+    const offer = environ['gateway.websocket']
+    if (offer !== undefined) inner['gateway.websocket'] = request.watchUpgrade(offer)
     let result: AppResult
     let then: unknown
     try {
@@ -207,6 +213,27 @@ class RequestLog implements ErrorStream {
         if (typeof chunk === 'string' ? chunk.length > 0 : chunk instanceof Uint8Array && chunk.byteLength > 0) this.produced = true
         ;(write as Write)(chunk)
       }
+    }
+  }
+
+  // -- gateway.websocket -------------------------------------------------------
+
+  /**
+   * The server's WebSocket offer, with `accept()` watched as `startResponse`
+   * is: an upgraded request's line is written at the upgrade, as a 101 with
+   * the time to it, not at the socket's end with its whole lifetime.
+   */
+  watchUpgrade(offer: WebSocketUpgrade): WebSocketUpgrade {
+    if (offer === null || typeof offer !== 'object' || typeof offer.accept !== 'function') return offer // not an offer: validate() tells the server
+    return {
+      protocols: offer.protocols,
+      accept: (options?: WebSocketAcceptOptions): GatewayWebSocket => {
+        const socket = offer.accept(options)
+        this.code = 101
+        this.ended = true
+        this.done()
+        return socket
+      },
     }
   }
 

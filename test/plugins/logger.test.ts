@@ -4,9 +4,12 @@
  * duration, reqId), the id from X-Request-Id when it is a plausible one and
  * generated otherwise, the request's child logger and error stream for the
  * app, exactly one line for a client that leaves mid-stream, and one line
- * per pipelined request.
+ * per pipelined request. A WebSocket request is one line at the upgrade
+ * (101, the time to it), on postern's server and node:http.
  */
 import t from 'tap'
+import { once } from 'node:events'
+import { WebSocket } from 'ws'
 import type { Environ, GatewayApp, Middleware } from '../../lib/gateway/spec.js'
 import { GatewayError } from '../../lib/gateway/spec.js'
 import { reportError } from '../../lib/gateway/errors.js'
@@ -382,3 +385,39 @@ t.test('the app below sees a copy of the environ; the server keeps its own error
   t.notOk(LOG_KEY in outer!, 'the keys are added to the copy only')
   t.equal(inner!.PATH_INFO, outer!.PATH_INFO)
 })
+
+for (const kind of SERVERS) {
+  t.test(`${kind}: a WebSocket request is logged at the upgrade, as a 101 with the time to it, not the socket's lifetime`, async (t) => {
+    const log = capture()
+    const wsApp: GatewayApp = async (environ, startResponse) => {
+      const offer = environ['gateway.websocket']
+      if (offer === undefined) {
+        startResponse('426 Upgrade Required', [['Upgrade', 'websocket']])
+        return []
+      }
+      await new Promise((r) => setTimeout(r, 40)) // an authorisation lookup before accepting
+      const socket = offer.accept()
+      for await (const message of socket) await socket.send(message)
+      return []
+    }
+    const { port, errors } = await listen(t, kind, validate(requestLogger({ logger: log.logger })(wsApp)))
+    const client = new WebSocket(`ws://127.0.0.1:${port}/live?x=1`)
+    await once(client, 'open')
+    const [line] = await log.until(1)
+    t.equal(client.readyState, WebSocket.OPEN, 'logged while the socket is still open')
+    t.equal(line!.msg, 'request completed')
+    t.match(line!.req, { method: 'GET', url: '/live?x=1' })
+    t.equal(line!.res?.statusCode, 101)
+    t.ok(line!.responseTime! >= 35 && line!.responseTime! < 300, `the time to the upgrade (${line!.responseTime} ms)`)
+    t.notOk('aborted' in line!, 'not aborted')
+    client.send('hello')
+    t.equal(String((await once(client, 'message'))[0]), 'hello')
+    await new Promise((r) => setTimeout(r, 400)) // the socket lives on
+    const closed = once(client, 'close')
+    client.close()
+    await closed
+    await new Promise((r) => setTimeout(r, 50))
+    t.equal(log.completed().length, 1, 'one line, not another when the socket closes')
+    t.same(errors, [])
+  })
+}
