@@ -11,14 +11,14 @@ import http from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { WebSocket } from 'ws'
 import { toNodeListener, toNodeUpgrade, type NodeUpgradeListener } from '../../lib/adapters/node.js'
 import type { WebSocketOptions } from '../../lib/gateway/websocket-limits.js'
 import type { ErrorStream, GatewayApp } from '../../lib/gateway/spec.js'
-import type { GatewayWebSocket, WebSocketClose, WebSocketMessage } from '../../lib/gateway/websocket.js'
+import type { GatewayWebSocket, WebSocketClose } from '../../lib/gateway/websocket.js'
 import { WebSocketClosedError } from '../../lib/gateway/websocket-transport.js'
 import { handshake } from '../fixtures/ws-scenarios.js'
 import type { Teardown } from '../helpers/server.js'
+import { checkPlainBytes, recordingApp } from '../helpers/ws-plain-bytes.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -86,35 +86,9 @@ function flooder(): { app: GatewayApp; sockets: GatewayWebSocket[]; rejections: 
 }
 
 t.test('a binary message reaches the app as a plain Uint8Array (not a Buffer), small or large', async (t) => {
-  const received: WebSocketMessage[] = []
-  const app: GatewayApp = (environ) => {
-    const socket = environ['gateway.websocket']!.accept()
-    return (async () => {
-      for await (const message of socket) {
-        received.push(message)
-        await socket.send('got it')
-      }
-      return []
-    })()
-  }
+  const { app, received } = recordingApp()
   const { port } = await listen(t, app)
-  const client = new WebSocket(`ws://127.0.0.1:${port}/kinds`)
-  client.on('error', () => {})
-  await once(client, 'open')
-  const large = new Uint8Array(200 * 1024).fill(7)
-  for (const bytes of [new Uint8Array([1, 2, 3]), large]) {
-    client.send(bytes)
-    await once(client, 'message')
-  }
-  client.close()
-  t.equal(received.length, 2)
-  for (const message of received) t.equal(Object.getPrototypeOf(message), Uint8Array.prototype, 'a plain Uint8Array')
-  t.same(received[0], new Uint8Array([1, 2, 3]))
-  t.equal((received[1] as Uint8Array).byteLength, large.byteLength)
-  t.ok(
-    (received[1] as Uint8Array).every((b) => b === 7),
-    'the large one intact',
-  )
+  await checkPlainBytes(t, port, received)
 })
 
 t.test('a client that reads nothing is cut after sendTimeout, long before the idle timeout; the blocked send rejects', async (t) => {

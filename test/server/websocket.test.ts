@@ -20,10 +20,11 @@ import { once } from 'node:events'
 import WebSocket from 'ws'
 import { WebSocket as UndiciWebSocket } from 'undici'
 import type { Environ, GatewayApp } from '../../lib/gateway/spec.js'
-import type { GatewayWebSocket, WebSocketMessage, WebSocketUpgrade } from '../../lib/gateway/websocket.js'
+import type { GatewayWebSocket, WebSocketUpgrade } from '../../lib/gateway/websocket.js'
 import { WebSocketClosedError } from '../../lib/gateway/websocket-transport.js'
 import { serve, sleep } from '../helpers/server.js'
 import { makeCert } from '../helpers/process.js'
+import { checkPlainBytes, recordingApp } from '../helpers/ws-plain-bytes.js'
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=' // RFC 6455 §1.3
@@ -408,34 +409,9 @@ t.test('over TLS (wss:) the same: echo, and 1001 on close', { skip: cert === nul
 })
 
 t.test('a binary message reaches the app as a plain Uint8Array (not a Buffer), small or large', async (t) => {
-  const received: WebSocketMessage[] = []
-  const kinds: GatewayApp = (environ) => {
-    const socket = offer(environ)!.accept()
-    return (async () => {
-      for await (const message of socket) {
-        received.push(message)
-        await socket.send('got it')
-      }
-      return []
-    })()
-  }
-  const s = await serve(t, kinds)
-  const client = ws(s.port, '/kinds')
-  await once(client, 'open')
-  const large = new Uint8Array(200 * 1024).fill(7)
-  for (const bytes of [new Uint8Array([1, 2, 3]), large]) {
-    client.send(bytes)
-    await once(client, 'message')
-  }
-  client.close()
-  t.equal(received.length, 2)
-  for (const message of received) t.equal(Object.getPrototypeOf(message), Uint8Array.prototype, 'a plain Uint8Array')
-  t.same(received[0], new Uint8Array([1, 2, 3]))
-  t.equal((received[1] as Uint8Array).byteLength, large.byteLength)
-  t.ok(
-    (received[1] as Uint8Array).every((b) => b === 7),
-    'the large one intact',
-  )
+  const { app, received } = recordingApp()
+  const s = await serve(t, app)
+  await checkPlainBytes(t, s.port, received)
 })
 
 t.test('a send() rejected because the server closed the socket is not logged as an app error; a real error after it is', async (t) => {
