@@ -37,7 +37,7 @@ export interface ServerOptions {
   requestTimeout?: number
   /** Milliseconds an idle keep-alive connection is kept open. */
   keepAliveTimeout?: number
-  /** Milliseconds a response may wait on a client that reads none of it (nginx's `send_timeout`). Then the connection is cut. */
+  /** Milliseconds a response may wait on a client that reads none of it (nginx's `send_timeout`). Then the connection is cut. Also bounds a WebSocket's stalled sends, unless `webSocket.sendTimeout` is given. */
   sendTimeout?: number
   /** Milliseconds for a TLS client to finish its handshake. Then the socket is destroyed. */
   handshakeTimeout?: number
