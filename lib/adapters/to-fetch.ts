@@ -13,6 +13,7 @@ import { GatewayCall } from '../gateway/runner.js'
 import { chunkBytes, joinChunks } from '../gateway/chunks.js'
 import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
 import { StreamInput } from '../gateway/stream-input.js'
+import { isBunServer, type BunServer } from './bun-server.js'
 import { FetchWebSockets } from './fetch-websocket.js'
 import type { BunWebSocketHandler } from './fetch-websocket-bun.js'
 import type { WebSocketOptions } from './websocket-options.js'
@@ -281,19 +282,6 @@ async function* streamChunks(stream: ReadableStream<Uint8Array> | null): AsyncGe
   }
 }
 
-/** The part of Bun's `Server` read here: where it listens, and a request's client address. */
-interface BunServer {
-  hostname: string
-  port: number
-  requestIP(request: Request): { address?: unknown; port?: unknown } | null
-}
-
-function isBunServer(info: unknown): info is BunServer {
-  if (typeof info !== 'object' || info === null) return false
-  const bun = info as Partial<BunServer>
-  return typeof bun.requestIP === 'function' && typeof bun.hostname === 'string' && typeof bun.port === 'number'
-}
-
 /** Marks a client address that Bun is asked for only when the app reads it. */
 const LATER = '\0later'
 
@@ -319,10 +307,11 @@ class LocalAddresses {
     let serverName: string
     let serverPort: string
     let remote = deno ?? { address: '', port: '' }
-    if (isBunServer(info)) {
-      serverName = info.hostname
-      serverPort = String(info.port)
-      remote = { address: LATER, port: LATER }
+    const bun = isBunServer(info) ? info : null
+    if (bun !== null) remote = { address: LATER, port: LATER }
+    if (bun !== null && typeof bun.hostname === 'string' && typeof bun.port === 'number') {
+      serverName = bun.hostname
+      serverPort = String(bun.port)
     } else {
       const bracket = host.lastIndexOf(']')
       const colon = host.lastIndexOf(':')
