@@ -12,6 +12,10 @@
  *   app gives accept();
  * - an open WebSocket cut at the drain deadline counts as cut, as on
  *   postern's server (the CLI's exit code 1 rests on it);
+ * - messages the app has not read are bounded [ws-limits] even when they
+ *   are empty: an empty binary frame is 6 bytes on the wire and a queued
+ *   Uint8Array of ~100 bytes on the heap, but counted as 0 bytes, so an
+ *   app that does not read let a client grow the heap without end;
  * - the WebSocket timeouts are kept to about their value, not to the
  *   server's sweep (up to a second late on postern's server, whose sweep
  *   interval follows only the HTTP timeouts).
@@ -30,10 +34,18 @@ const HANDSHAKE = (path: string) => `GET ${path} HTTP/1.1\r\nHost: a\r\nConnecti
 const errors: string[] = []
 const errorStream: ErrorStream = { write: (message) => void errors.push(message), flush() {} }
 
-/** `/h2c`: echoes the request body; `/length`: accepts with a Content-Length header; `/never`: never answers; else accepts and holds the socket. */
+/**
+ * `/h2c`: echoes the request body; `/length`: accepts with a Content-Length
+ * header; `/never`: never answers; `/deaf`: accepts and never reads (a
+ * socket the app only sends on); else accepts and reads everything.
+ */
 const app: GatewayApp = async (environ, startResponse) => {
   const upgrade = environ['gateway.websocket'] as WebSocketUpgrade | undefined
   if (environ.PATH_INFO === '/never') return new Promise<never>(() => {})
+  if (environ.PATH_INFO === '/deaf' && upgrade !== undefined) {
+    await upgrade.accept().closed
+    return []
+  }
   if (upgrade === undefined) {
     const chunks: Uint8Array[] = []
     for await (const chunk of environ['gateway.input'] as AsyncIterable<Uint8Array>) chunks.push(chunk)
@@ -84,6 +96,10 @@ const OPEN: Record<string, Partial<Record<ServerName, string>>> = {
     'node:http (serveNode)': 'review: checkAcceptOptions lets Content-Length onto the 101',
   },
   cut: { 'node:http (serveNode)': 'review: serveNode counts only HTTP responses as cut' },
+  empty: {
+    'postern’s server': 'review: TransportWebSocket counts an empty message as 0 bytes',
+    'node:http (serveNode)': 'review: TransportWebSocket counts an empty message as 0 bytes',
+  },
   timing: { 'postern’s server': 'review: the sweep interval ignores webSocket.handshakeTimeout and idleTimeout' },
 }
 const todo = (finding: string, name: ServerName): string | false => OPEN[finding]?.[name] ?? false
@@ -171,5 +187,34 @@ for (const [name, start] of Object.entries(servers) as Array<[ServerName, (typeo
     await Promise.race([once(socket, 'close'), new Promise((resolve) => setTimeout(resolve, 4000))])
     const took = Date.now() - started
     t.ok(took >= FAST.idleTimeout * 2 - 10 && took < FAST.idleTimeout * 4, `cut after ${took} ms (idleTimeout ${FAST.idleTimeout}: a ping after one, the cut after another)`)
+  })
+
+  t.test(`${name}: empty messages the app does not read are bounded too: the server stops reading or closes`, { todo: todo('empty', name) }, async (t) => {
+    const s = await start(t)
+    const socket = net.connect(s.port, '127.0.0.1')
+    t.teardown(() => socket.destroy())
+    socket.on('error', () => {})
+    await once(socket, 'connect')
+    socket.write(HANDSHAKE('/deaf'))
+    await once(socket, 'data')
+    let closeCode = 0
+    socket.on('data', (d: Buffer) => {
+      if (d[0] === 0x88 && d.length >= 4) closeCode = d.readUInt16BE(2)
+    })
+    // Empty binary frames, masked as a client's must be: 6 bytes each, 2 million of them (11 MiB, more than loopback buffers hold).
+    const batch = Buffer.concat(Array.from({ length: 10_000 }, () => Buffer.from([0x82, 0x80, 0, 0, 0, 0])))
+    let sent = 0
+    let stalled = false
+    while (sent < 2_000_000 && !socket.destroyed && closeCode === 0) {
+      sent += 10_000
+      if (!socket.write(batch)) {
+        const drained = await Promise.race([once(socket, 'drain').then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500))])
+        if (!drained) {
+          stalled = true
+          break
+        }
+      }
+    }
+    t.ok(stalled || closeCode === 1008 || socket.destroyed, `the server stopped taking them (stalled: ${stalled}, close code: ${closeCode}) after ${sent} frames`)
   })
 }
