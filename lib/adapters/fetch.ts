@@ -6,5 +6,5 @@
  */
 export { toFetch, fetchEnviron, type FetchAdapterOptions, type FetchAppHandler, type FetchHandler } from './to-fetch.js'
 export type { BunWebSocketHandler } from './fetch-websocket-bun.js'
-export type { WebSocketOptions } from './websocket-options.js'
+export type { WebSocketOptions } from '../gateway/websocket-limits.js'
 export { fromFetch, toRequest, type FetchApp } from './from-fetch.js'

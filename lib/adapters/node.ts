@@ -6,6 +6,6 @@
  */
 export { toNodeListener, nodeEnviron, type NodeAdapterOptions, type NodeRequest, type NodeResponse, type NodeRequestListener } from './to-node.js'
 export { toNodeUpgrade, type NodeUpgradeListener } from './node-websocket.js'
-export type { WebSocketOptions } from './websocket-options.js'
+export type { WebSocketOptions } from '../gateway/websocket-limits.js'
 export { serveNode, type NodeServeOptions, type NodeServed } from './node-server.js'
 export { fromNode, type NodeListener } from './from-node.js'

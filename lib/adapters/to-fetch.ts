@@ -16,7 +16,7 @@ import { StreamInput } from '../gateway/stream-input.js'
 import { isBunServer, type BunServer } from './bun-server.js'
 import { FetchWebSockets } from './fetch-websocket.js'
 import type { BunWebSocketHandler } from './fetch-websocket-bun.js'
-import type { WebSocketOptions } from './websocket-options.js'
+import type { WebSocketOptions } from '../gateway/websocket-limits.js'
 
 export interface FetchAdapterOptions {
   /** Where app errors go (`gateway.errors`); default: `console.error`. */

@@ -18,7 +18,7 @@ import { joinChunks } from '../gateway/chunks.js'
 import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
 import { StreamInput } from '../gateway/stream-input.js'
 import { decodePath } from '../gateway/target.js'
-import type { WebSocketOptions } from './websocket-options.js'
+import type { WebSocketOptions } from '../gateway/websocket-limits.js'
 import { refusedHandshake } from './node-handshake.js'
 
 export interface NodeAdapterOptions {

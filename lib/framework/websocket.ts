@@ -18,6 +18,7 @@
 import type FindMyWay from 'find-my-way'
 import type { Environ } from '../gateway/spec.js'
 import type { GatewayWebSocket, WebSocketUpgrade } from '../gateway/websocket.js'
+import { WebSocketClosedError } from '../gateway/websocket-transport.js'
 import type { RouterOptions } from '../../plugins/router.js'
 import { runOnError, type ErrorBody } from './error-handler.js'
 import { runOnResponse } from './hooks.js'
@@ -149,7 +150,8 @@ async function run(
     await handler(socket, req)
   } catch (error) {
     // Not awaited: the 1011 must not wait for observers (the socket's own 1000 for a loop left by a throw comes a macrotask later).
-    void runOnError(onError, req, reply, error)
+    // A send() on a socket the peer or the server closed is not the app's error: no hook hears of it (the runner does not report it either).
+    if (!(error instanceof WebSocketClosedError)) void runOnError(onError, req, reply, error)
     throw error
   }
   socket.close(1000)

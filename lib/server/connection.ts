@@ -456,7 +456,7 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner, Up
     if (this.closed) return
     const options = this.options
     if (this.upgrade !== null) {
-      this.upgrade.tick(now, options.sendTimeout)
+      this.upgrade.tick(now)
       if (this.handedOff) return
     }
     const unsent = this.writer.unsentBytes()

@@ -157,9 +157,9 @@ export class PendingUpgrade implements WebSocketUpgrade {
    * (`handshakeTimeout`, then 503), the open socket's liveness, and 1001
    * once the server shuts down. A stalled send is cut after
    * `webSocket.sendTimeout`, which defaults to the server's `sendTimeout`
-   * (options.ts); the connection's second argument is that default, unused.
+   * (options.ts).
    */
-  tick(now: number, _serverSendTimeout?: number): void {
+  tick(now: number): void {
     if (this.state === OFFERED) {
       if (this.calledAt !== 0 && now - this.calledAt > this.options.handshakeTimeout) {
         this.ex.refuse(503, 'the app did not accept the WebSocket handshake in time')

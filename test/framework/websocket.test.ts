@@ -321,6 +321,35 @@ t.test('a handler that throws after accepting: the socket closes with 1011, the 
   t.equal((await againEnd).code, 1011, 'and another socket too')
 })
 
+t.test('a send() on a socket the client closed is not an app error: no onError hook, nothing reported', async (t) => {
+  const app = postern()
+  const observed: string[] = []
+  app.addHook('onError', (req, _reply, error) => void observed.push(`${req.path}: ${(error as Error).name}`))
+  let rejected: unknown = null
+  app.ws('/late', async (socket) => {
+    await socket.closed
+    try {
+      await socket.send('too late')
+    } catch (error) {
+      rejected = error
+      throw error
+    }
+  })
+  const s = await served(t, app)
+  const ws = await open(t, `ws://127.0.0.1:${s.port}/late`)
+  ws.close(1000)
+  await closed(ws)
+  const settled = (async () => {
+    while (rejected === null) await new Promise((resolve) => setTimeout(resolve, 10))
+    return true
+  })()
+  t.equal(await within(settled, 2000, false), true, 'the handler’s send settled')
+  t.equal((rejected as Error).name, 'WebSocketClosedError', 'the send was rejected because the socket closed')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(observed, [], 'no onError hook heard of it')
+  t.equal(s.errors.join(''), '', 'and the server reported nothing')
+})
+
 t.test('neither the framework nor the server broke a rule of the interface in any test above', async (t) => {
   t.same(violations, [])
 })
