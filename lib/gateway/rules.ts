@@ -130,6 +130,7 @@ export function checkHeaders(headers: unknown, code = 0): HeaderFacts {
   let ascii = true
   for (let i = 0; i < headers.length; i++) {
     const pair: unknown = headers[i]
+    if (checkedPairs.has(pair as object)) continue
     if (!Array.isArray(pair) || pair.length !== 2) throw new GatewayViolation('header-form', `header ${i} must be a [name, value] pair`)
     const name: unknown = pair[0]
     const value: unknown = pair[1]
@@ -137,7 +138,8 @@ export function checkHeaders(headers: unknown, code = 0): HeaderFacts {
     if (problem !== null) throw new GatewayViolation('header-form', problem)
     const n = name as string
     const v = value as string
-    switch (headerKind(n)) {
+    const kind = headerKind(n)
+    switch (kind) {
       case H_HOP_BY_HOP:
         if (code === 426 && isUpgrade(n)) break
         throw new GatewayViolation('hop-by-hop', `header ${JSON.stringify(n)} is hop-by-hop: framing and connection headers are the server's`)
@@ -157,10 +159,19 @@ export function checkHeaders(headers: unknown, code = 0): HeaderFacts {
         hasServer = true
         break
     }
-    if (ascii && !isAsciiValue(v)) ascii = false
+    const asciiValue = isAsciiValue(v)
+    if (!asciiValue) ascii = false
+    else if (kind === H_PLAIN && Object.isFrozen(pair)) checkedPairs.add(pair)
   }
   return { declaredLength, hasDate, hasServer, ascii }
 }
+
+/**
+ * Frozen header pairs found valid, plain (no framing meaning) and ASCII:
+ * they cannot change, so a pair shared by every response (the framework's
+ * `content-type` pairs) is checked once, not on each response.
+ */
+const checkedPairs = new WeakSet<object>()
 
 const H_PLAIN = 0
 const H_CONTENT_LENGTH = 1
