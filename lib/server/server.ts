@@ -23,6 +23,8 @@ export interface CloseResult {
   cut: number
 }
 
+/** Shortest interval of the sweep, however short the timeouts: each sweep walks every connection. */
+const MIN_SWEEP = 10
 /** How often deadlines are checked while draining (the idle grace is short). */
 const SHUTDOWN_SWEEP = 50
 /** Most sockets being refused with a 503 at once; past it they are dropped. */
@@ -214,10 +216,17 @@ export class PosternServer implements ConnectionHost {
     socket.resume() // read and drop what the client sends, so our answer is not lost to a reset
   }
 
-  /** One timer checks every connection's deadlines, often enough for the shortest timeout. */
+  /**
+   * One timer checks every connection's deadlines, often enough for the
+   * shortest timeout: a deadline is kept to within a quarter of it (the
+   * WebSocket idle rule acts twice per `idleTimeout`: a ping, then the cut).
+   * The floor bounds the cost, since each sweep walks every connection.
+   */
   private startSweep(interval?: number): void {
-    const { headersTimeout, requestTimeout, keepAliveTimeout, sendTimeout } = this.options
-    const every = interval ?? Math.max(10, Math.min(1000, Math.floor(Math.min(headersTimeout, requestTimeout, keepAliveTimeout, sendTimeout) / 4)))
+    const { headersTimeout, requestTimeout, keepAliveTimeout, sendTimeout, webSocket } = this.options
+    let shortest = Math.min(headersTimeout, requestTimeout, keepAliveTimeout, sendTimeout)
+    if (webSocket !== false) shortest = Math.min(shortest, webSocket.handshakeTimeout, webSocket.idleTimeout / 2, webSocket.sendTimeout)
+    const every = interval ?? Math.max(MIN_SWEEP, Math.min(1000, Math.floor(shortest / 4)))
     if (this.sweep !== null) {
       if (interval === undefined) return
       clearInterval(this.sweep)

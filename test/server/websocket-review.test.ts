@@ -105,7 +105,6 @@ const OPEN: Record<string, Partial<Record<ServerName, string>>> = {
     'postern’s server': 'review: TransportWebSocket counts an empty message as 0 bytes',
     'node:http (serveNode)': 'review: TransportWebSocket counts an empty message as 0 bytes',
   },
-  timing: { 'postern’s server': 'review: the sweep interval ignores webSocket.handshakeTimeout and idleTimeout' },
 }
 const todo = (finding: string, name: ServerName): string | false => OPEN[finding]?.[name] ?? false
 
