@@ -17,13 +17,13 @@
  * are seen; an app that follows the rules behaves exactly as without it.
  */
 import type { Environ } from './spec.js'
-import type { GatewayWebSocket, WebSocketAcceptOptions, WebSocketUpgrade } from './websocket.js'
+import { type GatewayWebSocket, WEBSOCKET_KEY, type WebSocketAcceptOptions, type WebSocketUpgrade } from './websocket.js'
 import { checkWebSocketEnviron } from './websocket-handshake.js'
 import { checkAcceptOptions } from './websocket-rules.js'
 import { describe, isObject, type Reporter } from './validate-report.js'
 
-/** The environ key of the extension. */
-export const WEBSOCKET_KEY = 'gateway.websocket'
+/** The environ key of the extension (defined in websocket.ts), for validate-app.ts. */
+export { WEBSOCKET_KEY }
 
 /** Checks the server's offer as the call comes in [ws-offered]; returns it when usable enough to wrap. */
 export function checkOffer(environ: Environ, reporter: Reporter): WebSocketUpgrade | null {

@@ -15,7 +15,11 @@
  * whose handshake is invalid is answered by the server without calling the
  * app: 400, or 426 with `Sec-WebSocket-Version: 13` for a wrong version
  * [ws-handshake] (`checkWebSocketHandshake` in
- * lib/gateway/websocket-handshake.ts is the one check). A request whose
+ * lib/gateway/websocket-handshake.ts is the one check). That includes a
+ * WebSocket handshake over HTTP/1.0, answered 400 although RFC 9110 §7.8
+ * says a server must ignore `Upgrade` on HTTP/1.0: a WebSocket cannot run
+ * over HTTP/1.0, and a 400 tells such a client what went wrong where
+ * serving the GET as a page would leave it waiting for a 101. A request whose
  * `Upgrade` names only other protocols (`h2c`) is served as a normal one.
  * A server without the extension calls the app as for any request; the
  * key is then absent.
@@ -52,8 +56,22 @@
  * socket with 1011. When `gateway.websocket` is absent on a request that
  * asks for an upgrade, an app that needs the socket answers 426 Upgrade
  * Required (the framework's `app.ws()` does).
+ *
+ * Browsers do not hold WebSocket handshakes to the same-origin policy: a
+ * page on any site may open a WebSocket to the app, and the browser sends
+ * the app's cookies with it. An app that authenticates a WebSocket by
+ * cookie (or by anything else the browser adds on its own, such as HTTP
+ * authentication) MUST check the `Origin` of the handshake
+ * (`environ.HTTP_ORIGIN`) against the origins it trusts before it accepts,
+ * or any site its users visit can talk to it in their name (cross-site
+ * WebSocket hijacking). The framework's `app.ws()` takes an `origin` option
+ * for this. A token the page sends itself (in the URL or the first
+ * message) needs no such check.
  */
 import type { Headers } from './spec.js'
+
+/** The environ key of the extension, written once: every server, `validate()` and the framework use it. */
+export const WEBSOCKET_KEY = 'gateway.websocket'
 
 /** A message: text frames arrive as strings, binary frames as a plain `Uint8Array` (not a `Buffer`, on every server). */
 export type WebSocketMessage = string | Uint8Array
@@ -67,7 +85,12 @@ export interface WebSocketClose {
 export interface WebSocketAcceptOptions {
   /** The subprotocol to speak; MUST be one of {@link WebSocketUpgrade.protocols} [ws-protocol]. */
   readonly protocol?: string
-  /** Extra headers on the 101 answer (`Set-Cookie`, say); no hop-by-hop or `Sec-WebSocket-*` names. */
+  /**
+   * Extra headers on the 101 answer (`Set-Cookie`, say); no hop-by-hop,
+   * `Content-Length` (a 1xx has no content, RFC 9110 §8.6) or
+   * `Sec-WebSocket-*` names [ws-protocol]. A `Server` field replaces the
+   * server's own, as on any response.
+   */
   readonly headers?: Headers
 }
 

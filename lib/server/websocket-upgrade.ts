@@ -19,7 +19,7 @@ import type { Socket } from 'node:net'
 import { WebSocketServer } from 'ws'
 import type { WebSocket } from 'ws'
 import type { Environ, GatewayApp } from '../gateway/spec.js'
-import type { WebSocketAcceptOptions, WebSocketUpgrade } from '../gateway/websocket.js'
+import { WEBSOCKET_KEY, type WebSocketAcceptOptions, type WebSocketUpgrade } from '../gateway/websocket.js'
 import type { ValidHandshake } from '../gateway/websocket-handshake.js'
 import { checkAcceptOptions, type AcceptChoice } from '../gateway/websocket-rules.js'
 import { TransportWebSocket } from '../gateway/websocket-transport.js'
@@ -100,7 +100,7 @@ export class PendingUpgrade implements WebSocketUpgrade {
   /** Calls the app with the offer in its environ. */
   run(app: GatewayApp, environ: Environ): void {
     this.calledAt = Date.now()
-    environ['gateway.websocket'] = this
+    environ[WEBSOCKET_KEY] = this
     this.ex.run(app, environ)
   }
 
