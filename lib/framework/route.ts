@@ -19,7 +19,7 @@ import { collectHooks } from './hooks.js'
 import { routeApp, type CompiledRoute } from './handle-request.js'
 import { automaticOptions, defaultNotFound, methodNotAllowed } from './error-handler.js'
 import { joinPath, lineage, scopeOf, type Root, type RouteRecord, type Scope } from './scope.js'
-import { acceptingHandler, upgradeRequired, webSocketConstraints, WEBSOCKET_CONSTRAINT, type WebSocketRoute } from './websocket.js'
+import { acceptingHandler, originCheck, upgradeRequired, webSocketConstraints, WEBSOCKET_CONSTRAINT, type WebSocketRoute } from './websocket.js'
 import type { App, ErrorHandler, ErrorHook, Handler, RequestHook, RouteOptions, RouteShorthand, WebSocketHandler, WebSocketRouteOptions } from './types.js'
 
 /** Adds a route to the app's scope (a ws route when `websocket` is given: see websocket.ts). */
@@ -74,11 +74,12 @@ export function shorthand(method: string | string[]): RouteShorthand {
 export function addWebSocketRoute(app: App, path: string, a: WebSocketRouteOptions | WebSocketHandler, b?: WebSocketHandler): App {
   const [options, handler] = typeof a === 'function' ? [{}, a] : [a, b]
   if (typeof handler !== 'function') throw new TypeError(`postern: the handler for WebSocket route ${path} must be a function`)
-  const { protocol, ...rest } = options
+  const { protocol, origin, ...rest } = options
   if (protocol !== undefined && typeof protocol !== 'function')
     throw new TypeError(`postern: the protocol option of WebSocket route ${path} must be a function (offered) => string | undefined`)
   const routeOptions: RouteOptions = { ...rest, constraints: webSocketConstraints(rest.constraints) }
-  return addRoute(app, ['GET'], path, routeOptions, upgradeRequired, { handler: handler as WebSocketHandler, protocol })
+  const websocket: WebSocketRoute = { handler: handler as WebSocketHandler, protocol, ...(origin !== undefined ? { originCheck: originCheck(path, origin) } : {}) }
+  return addRoute(app, ['GET'], path, routeOptions, upgradeRequired, websocket)
 }
 
 /** Builds the dispatcher: the router with every route, 404 by scope prefix, 405, under the root middleware. */
@@ -110,7 +111,10 @@ export function build(root: Root): void {
   })
   for (const r of root.routes) {
     const handler = r.websocket ? acceptingHandler(r.websocket, ...webSocketHooks(r)) : r.handler
-    const app = compose(routeMiddleware(r.scope, r.options.middleware), routeApp(compileRoute(r.scope, handler, r.options, r.checks, r.serializerFor)))
+    const compiled = compileRoute(r.scope, handler, r.options, r.checks, r.serializerFor)
+    // A ws route's origin check comes before its hooks: a page it refuses causes none of their effects.
+    if (r.websocket?.originCheck !== undefined) compiled.steps.unshift(r.websocket.originCheck)
+    const app = compose(routeMiddleware(r.scope, r.options.middleware), routeApp(compiled))
     router.on(r.methods, r.path, app, { store: r, ...(r.options.constraints ? { constraints: r.options.constraints } : {}) })
   }
   addUpgradeRequired(root, router)

@@ -167,7 +167,22 @@ export interface WebSocketRouteOptions<S extends WebSocketSchema = WebSocketSche
    * it, none is chosen (a browser that required one then fails the connection).
    */
   protocol?: (offered: readonly string[], req: Request & RQ) => string | undefined
+  /**
+   * The pages allowed to open this socket, by the handshake's `Origin`
+   * header: an origin (`'https://example.com'`, compared without regard to
+   * case), a list of them, a RegExp tested against it, or a function. A
+   * handshake whose `Origin` is present and not allowed is refused with 403
+   * before any hook runs. One without `Origin` (not a browser: browsers
+   * always send it) is let through: this guards against other sites' pages,
+   * not other clients. Without this option every origin is accepted, and
+   * since browsers send cookies on cross-site WebSocket handshakes (there
+   * is no CORS for them), a route that authenticates by cookie should set it.
+   */
+  origin?: WebSocketOrigin<RQ>
 }
+
+/** Which `Origin` values a ws route accepts (see {@link WebSocketRouteOptions.origin}). */
+export type WebSocketOrigin<RQ extends object = NoDecorations> = string | readonly string[] | RegExp | ((origin: string, req: Request & RQ) => boolean)
 
 /** `app.ws`: a path and a handler, with options between them if any. */
 export interface WebSocketShorthand<A = App, RQ extends object = NoDecorations, RP extends object = NoDecorations> {
@@ -256,7 +271,10 @@ export interface App<RQ extends object = NoDecorations, RP extends object = NoDe
   /**
    * A WebSocket route: upgrade requests to `path` get the socket once the
    * onRequest and preHandler hooks pass; a plain GET to it gets 426 unless a
-   * GET route has the same path, which then answers it.
+   * GET route has the same path, which then answers it. Browsers send
+   * cookies with a WebSocket handshake from any site's page (no CORS
+   * applies), so a route that authenticates by cookie must set `origin`
+   * to the pages it serves: `app.ws('/chat', { origin: 'https://example.com' }, handler)`.
    */
   ws: WebSocketShorthand<this, RQ, RP>
   /** A route in one object; its handler is typed from `url` and `schema`. */

@@ -10,33 +10,78 @@
  * Both run as ordinary routes of their scope (handle-request.ts): the
  * onRequest hooks, the params/query/headers checks and the preHandler hooks
  * come first, and any of them may answer instead (a 401), in which case the
- * socket is never accepted. Then the handler here accepts and runs the
+ * socket is never accepted. A route with an `origin` option checks the
+ * handshake's `Origin` before all of them (403). Then the handler here accepts and runs the
  * user's handler with the socket; the app's result is an empty body once
  * that handler returns, or its error if it throws (the server then closes
  * the socket with 1011).
  */
 import type FindMyWay from 'find-my-way'
 import type { Environ } from '../gateway/spec.js'
-import type { GatewayWebSocket, WebSocketUpgrade } from '../gateway/websocket.js'
+import { type GatewayWebSocket, WEBSOCKET_KEY, type WebSocketUpgrade } from '../gateway/websocket.js'
 import { WebSocketClosedError } from '../gateway/websocket-transport.js'
 import type { RouterOptions } from '../../plugins/router.js'
 import { runOnError, type ErrorBody } from './error-handler.js'
 import { runOnResponse } from './hooks.js'
 import type { Reply } from './reply.js'
 import type { Request } from './request.js'
-import type { ErrorHook, Handler, RequestHook, WebSocketHandler, WebSocketRouteOptions } from './types.js'
-
-/** The environ key of the extension. */
-export const WEBSOCKET_KEY = 'gateway.websocket'
+import type { ErrorHook, Handler, RequestHook, WebSocketHandler, WebSocketOrigin, WebSocketRouteOptions } from './types.js'
 
 /** The router constraint a ws route carries, and the one value it takes. */
 export const WEBSOCKET_CONSTRAINT = 'websocket'
 const UPGRADE = 'upgrade'
 
-/** A ws route as added: the user's handler and its subprotocol choice. */
+/** A ws route as added: the user's handler, its subprotocol choice and the origins it accepts. */
 export interface WebSocketRoute {
   readonly handler: WebSocketHandler
   readonly protocol: WebSocketRouteOptions['protocol']
+  /** The origin check (a step run before the route's hooks), when the route has an `origin` option. */
+  readonly originCheck?: RequestHook
+}
+
+/** The 403 for a handshake from a page the route does not accept. */
+class ForbiddenOrigin extends Error {
+  readonly statusCode = 403
+}
+
+/**
+ * The step that refuses a handshake from a page `allowed` does not name
+ * (403), checked from `route` (for the message). Browsers send cookies with
+ * a cross-site WebSocket handshake and no CORS applies to it, so this is the
+ * one guard a cookie-authenticated socket has against other sites' pages. A
+ * handshake without `Origin` is not a browser's and passes. Run before the
+ * route's hooks, so a refused page's request has no side effects there.
+ */
+export function originCheck(route: string, allowed: WebSocketOrigin): RequestHook {
+  const test = originTest(route, allowed)
+  return (req) => {
+    const origin = req.environ.HTTP_ORIGIN
+    if (typeof origin !== 'string' || test(origin, req)) return
+    throw new ForbiddenOrigin(`${req.path} does not accept WebSocket connections from origin ${JSON.stringify(origin)}`)
+  }
+}
+
+/** `allowed` as one test, checked when the route is added (a wrong option fails at startup, not per request). */
+function originTest(route: string, allowed: WebSocketOrigin): (origin: string, req: Request) => boolean {
+  const wrong = () =>
+    new TypeError(`postern: the origin option of WebSocket route ${route} must be an origin string, a list of them, a RegExp or a function (origin, req) => boolean`)
+  if (typeof allowed === 'function') return (origin, req) => allowed(origin, req) === true
+  if (allowed instanceof RegExp) {
+    // A global or sticky RegExp keeps lastIndex between tests: each test starts afresh.
+    return (origin) => {
+      allowed.lastIndex = 0
+      return allowed.test(origin)
+    }
+  }
+  const list = typeof allowed === 'string' ? [allowed] : allowed
+  if (!Array.isArray(list) || list.some((o) => typeof o !== 'string')) throw wrong()
+  // Origins are compared without regard to case (scheme and host are case-insensitive); a trailing slash is a mistake worth naming.
+  const origins = new Set(list.map((o: string) => o.toLowerCase()))
+  for (const o of origins) {
+    if (o.endsWith('/'))
+      throw new TypeError(`postern: the origin ${JSON.stringify(o)} of WebSocket route ${route} ends with "/": an Origin header is scheme://host[:port], without a path`)
+  }
+  return (origin) => origins.has(origin.toLowerCase())
 }
 
 /**

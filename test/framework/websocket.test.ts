@@ -2,7 +2,8 @@
  * `app.ws()` on postern's server, with the `ws` client: route params,
  * prefixes and encapsulation, hooks that run before the upgrade (and may
  * refuse it), 426 for a plain GET, a plain GET route sharing the path, the
- * subprotocol choice, the headers of the 101, and the socket's life tied to
+ * subprotocol choice, the origin option (403 for another site's page), the
+ * headers of the 101, and the socket's life tied to
  * the handler's (1000 when it returns, 1011 when it throws, the server
  * serving on).
  */
@@ -11,6 +12,7 @@ import t, { type Test } from 'tap'
 import WebSocket from 'ws'
 import { postern, type App } from '../../lib/index.js'
 import { validate, type GatewayViolation } from '../../lib/gateway/validate.js'
+import type { GatewayWebSocket } from '../../lib/gateway/websocket.js'
 import { serve, within, type Served } from '../helpers/server.js'
 
 /** A ws route's answer when it did not upgrade. */
@@ -348,6 +350,66 @@ t.test('a send() on a socket the client closed is not an app error: no onError h
   await new Promise((resolve) => setTimeout(resolve, 50))
   t.same(observed, [], 'no onError hook heard of it')
   t.equal(s.errors.join(''), '', 'and the server reported nothing')
+})
+
+t.test('the origin option: an allowed page upgrades, another site’s page gets 403 before any hook, a client without Origin passes', async (t) => {
+  const app = postern()
+  const ran: string[] = []
+  app.addHook('onRequest', (req) => void ran.push(`onRequest ${req.path}`))
+  const echo = async (socket: GatewayWebSocket) => {
+    await socket.send('welcome')
+  }
+  app.ws('/list', { origin: ['https://chat.example', 'http://localhost:8080'] }, echo)
+  app.ws('/one', { origin: 'https://chat.example' }, echo)
+  app.ws('/re', { origin: /^https:\/\/[a-z]+\.chat\.example$/g }, echo)
+  app.ws('/fn/:room', { origin: (origin, req) => origin === `https://${req.params.room}.example` }, echo)
+  app.ws('/open', echo)
+  const s = await served(t, app)
+  const url = (path: string) => `ws://127.0.0.1:${s.port}${path}`
+  const from = (origin: string) => ({ origin })
+
+  for (const [path, origin] of [
+    ['/list', 'https://chat.example'],
+    ['/list', 'http://localhost:8080'],
+    ['/one', 'HTTPS://Chat.Example'],
+    ['/re', 'https://a.chat.example'],
+    ['/re', 'https://b.chat.example'],
+    ['/fn/tea', 'https://tea.example'],
+    ['/open', 'https://evil.example'],
+  ] as const) {
+    const ws = await open(t, url(path), [], from(origin))
+    t.equal(await next(ws), 'welcome', `${origin} may open ${path}`)
+  }
+  t.equal(ran.length, 7, 'the hooks ran for each allowed page')
+
+  ran.length = 0
+  for (const [path, origin] of [
+    ['/list', 'https://evil.example'],
+    ['/one', 'https://chat.example.evil.example'],
+    ['/one', 'null'],
+    ['/re', 'https://chat.example'],
+    ['/fn/tea', 'https://coffee.example'],
+  ] as const) {
+    const refusal = await refused(t, url(path), [], from(origin))
+    t.equal(refusal.status, 403, `${origin} may not open ${path}`)
+    t.same(JSON.parse(refusal.body), {
+      statusCode: 403,
+      error: 'Forbidden',
+      message: `${path} does not accept WebSocket connections from origin ${JSON.stringify(origin)}`,
+    })
+  }
+  t.same(ran, [], 'no hook ran for a refused page')
+
+  // Not a browser (no Origin header): the option guards against other sites' pages, not other clients.
+  for (const path of ['/list', '/one', '/re', '/fn/tea']) t.equal(await next(await open(t, url(path))), 'welcome', `a client without Origin may open ${path}`)
+  t.same(s.errors, [])
+})
+
+t.test('a wrong origin option fails where the route is added', async (t) => {
+  const app = postern()
+  t.throws(() => app.ws('/a', { origin: 42 as never }, () => {}), /origin option of WebSocket route \/a must be an origin string, a list of them, a RegExp or a function/)
+  t.throws(() => app.ws('/b', { origin: ['https://ok.example', 7] as never }, () => {}), /origin option of WebSocket route \/b/)
+  t.throws(() => app.ws('/c', { origin: 'https://ok.example/' }, () => {}), /ends with "\/": an Origin header is scheme:\/\/host\[:port\], without a path/)
 })
 
 t.test('neither the framework nor the server broke a rule of the interface in any test above', async (t) => {
