@@ -66,6 +66,13 @@ export interface Cell {
   /** The load generator used ≥ 90 % of a core in some round: the cell measures the client too. */
   clientSaturated: boolean
   serverCpu: number
+  /**
+   * Median over the rounds of the server's CPU time per unit measured, in
+   * µs (per request, per message, or per MB): what the server spends
+   * whether or not the client kept up, so a peer is compared fairly with
+   * one whose client saturated (the ⚠ cells).
+   */
+  serverCpuPerUnit: number
   /** Why the cell has no number, or what went wrong in it (errors, non-2xx). */
   problem?: string
 }
@@ -159,6 +166,7 @@ function summarize(scenario: Scenario, peer: PeerInfo, connections: number, pipe
     clientCpu,
     clientSaturated: clientCpu >= SATURATED,
     serverCpu: median(rounds.map((r) => r.serverCpu)),
+    serverCpuPerUnit: median(rounds.filter((r) => r.value > 0).map((r) => (r.serverCpu * 1e6) / r.value)),
     ...(trouble === undefined ? {} : { problem: trouble }),
   }
 }

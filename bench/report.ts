@@ -182,9 +182,10 @@ export function markdown(report: Report): string {
           ceiling ? 'of ceiling' : node ? 'vs ws' : 'vs Hono',
           'client CPU',
           'server CPU',
+          `server µs/${s.unit === 'msg/s' ? 'msg' : s.unit === 'MB/s' ? 'MB' : 'req'}`,
         ]),
       )
-      lines.push(row([':--', '--:', '--:', ...(ws ? ['--:'] : []), '--:', '--:', '--:', '--:', '--:']))
+      lines.push(row([':--', '--:', '--:', ...(ws ? ['--:'] : []), '--:', '--:', '--:', '--:', '--:', '--:']))
       for (const c of cells) {
         lines.push(
           row([
@@ -197,6 +198,7 @@ export function markdown(report: Report): string {
             ceiling ? (second !== undefined && Number.isFinite(second) && Number.isFinite(c.median) ? pct(c.median / second) : '—') : ratio(c.median, second),
             `${pct(c.clientCpu)}${c.clientSaturated ? ' ⚠' : ''}`,
             pct(c.serverCpu),
+            Number.isFinite(c.serverCpuPerUnit) ? c.serverCpuPerUnit.toFixed(2) : '—',
           ]),
         )
         if (c.problem !== undefined) notes.push(`- ✗ ${labels.get(c.peer) ?? c.peer}: ${c.problem}`)

@@ -244,6 +244,8 @@ t.test(
     for (const cell of report.cells) {
       t.equal(cell.problem, undefined, `${cell.peer} answered correctly without errors`)
       t.ok(typeof cell.median === 'number' && cell.median > 0, `${cell.peer} has a positive req/s (${String(cell.median)})`)
+      // Server CPU per request: fractions of a core over req/s, a few µs to a few hundred on any machine.
+      t.ok(cell.serverCpuPerUnit > 0.5 && cell.serverCpuPerUnit < 5000, `${cell.peer} has a plausible server CPU per request (${cell.serverCpuPerUnit.toFixed(2)} µs)`)
     }
     const markdown = readFileSync(join(out, 'latest.md'), 'utf8')
     for (const [runtime, name, bare] of [
@@ -252,11 +254,12 @@ t.test(
     ] as const) {
       if (!runtimes.includes(runtime)) continue
       const rows = table(markdown.slice(markdown.indexOf('## 2 · ')), new RegExp(`^On ${name} \\d+\\.\\d+\\.\\d+`))
-      t.same(rows[0], ['peer', 'median', 'min–max', 'p99 ms', `vs ${bare}`, 'vs Hono', 'client CPU', 'server CPU'], `${name}'s table compares with its bare server and Hono`)
+      t.same(rows[0], ['peer', 'median', 'min–max', 'p99 ms', `vs ${bare}`, 'vs Hono', 'client CPU', 'server CPU', 'server µs/req'], `${name}'s table compares with its bare server and Hono`)
       t.equal(rows.length, 2 + RUNTIME_PEERS[runtime].length, `${name}'s table has one row per ${name} peer`)
       t.same(rows[2]?.slice(0, 1), [bare], 'the bare server comes first')
       t.equal(rows[2]?.[4], '1.00×', 'and is its own base')
       for (const row of rows.slice(3)) t.match(row[4] ?? '', /^\d+\.\d\d×$/, `${row[0] ?? ''} has a ratio to ${bare}`)
+      for (const row of rows.slice(2)) t.match(row[8] ?? '', /^\d+\.\d\d$/, `${row[0] ?? ''} shows its server CPU per request`)
     }
     const summary = table(markdown, /^## Summary/)
     t.same(
