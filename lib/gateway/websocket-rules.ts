@@ -12,32 +12,47 @@ import { GatewayViolation, checkHeaders, chunkLength, describeValue } from './ru
 export interface AcceptChoice {
   readonly protocol: string
   readonly headers: Headers
+  /**
+   * Whether the app's headers hold a `Server` field. As on any response
+   * (HeaderFacts.hasServer in rules.ts), the app's replaces the server's
+   * own: a server that writes a `Server` line on its 101 leaves it out.
+   */
+  readonly hasServer: boolean
 }
 
 const NO_HEADERS: Headers = []
+const NONE: AcceptChoice = { protocol: '', headers: NO_HEADERS, hasServer: false }
+
+/** `Sec-WebSocket-`, the prefix of the fields the server writes on a 101 (RFC 6455 §11.3). */
+const SEC_WEBSOCKET = 'sec-websocket-'
 
 /**
  * Checks `accept(options)` against what the client offered [ws-protocol]:
  * the protocol is one of `offered`; the headers are well-formed
- * [header-form], no hop-by-hop field [hop-by-hop] and no `Sec-WebSocket-*`
- * one (the server writes those).
+ * [header-form], no hop-by-hop field [hop-by-hop] (so no Transfer-Encoding,
+ * Connection or Upgrade), no `Content-Length` (a 101 has no content: RFC
+ * 9110 §8.6 forbids the field on any 1xx) and no `Sec-WebSocket-*` one (the
+ * server writes those).
  */
 export function checkAcceptOptions(options: WebSocketAcceptOptions | undefined, offered: readonly string[]): AcceptChoice {
-  if (options === undefined) return { protocol: '', headers: NO_HEADERS }
+  if (options === undefined) return NONE
   if (options === null || typeof options !== 'object') throw new GatewayViolation('ws-protocol', `accept() takes an options object, got ${describeValue(options)}`)
   const protocol: unknown = options.protocol
   if (protocol !== undefined && (typeof protocol !== 'string' || !offered.includes(protocol))) {
     throw new GatewayViolation('ws-protocol', `accept() chose the subprotocol ${describeValue(protocol)}, which the client did not offer (${JSON.stringify(offered)})`)
   }
   const headers: unknown = options.headers
-  if (headers === undefined) return { protocol: protocol ?? '', headers: NO_HEADERS }
-  checkHeaders(headers, 101)
+  if (headers === undefined) return { protocol: protocol ?? '', headers: NO_HEADERS, hasServer: false }
+  const facts = checkHeaders(headers, 101)
+  if (facts.declaredLength !== -1) {
+    throw new GatewayViolation('ws-protocol', 'accept() headers must not set Content-Length: a 101 has no content (RFC 9110 §8.6)')
+  }
   for (const [name] of headers as Headers) {
-    if (name.length > 14 && name.slice(0, 14).toLowerCase() === 'sec-websocket-') {
+    if (name.length >= SEC_WEBSOCKET.length && name.slice(0, SEC_WEBSOCKET.length).toLowerCase() === SEC_WEBSOCKET) {
       throw new GatewayViolation('ws-protocol', `accept() headers must not set ${JSON.stringify(name)}: the server writes the Sec-WebSocket-* fields`)
     }
   }
-  return { protocol: protocol ?? '', headers: headers as Headers }
+  return { protocol: protocol ?? '', headers: headers as Headers, hasServer: facts.hasServer }
 }
 
 /** The longest close reason, in UTF-8 bytes: a control frame holds 125 bytes, 2 of them the code (RFC 6455 §5.5). */
