@@ -24,7 +24,7 @@ export interface WebSocketOptions {
   handshakeTimeout?: number
   /** Milliseconds of silence from the client before a ping (30 s); as long again with no answer and the connection is cut. */
   idleTimeout?: number
-  /** Bytes of messages the app has not read over which the server stops reading the socket (64 KiB). */
+  /** Bytes of messages the app has not read over which the server stops reading the socket (64 KiB); each message counts 128 bytes more than its length (WEBSOCKET_MESSAGE_OVERHEAD), so empty ones are bounded too. */
   readHighWater?: number
   /** Bytes of unread messages over which the socket closes with 1008 (4 MiB): a backstop where reading stops, the only bound where it cannot (Deno). */
   readLimit?: number

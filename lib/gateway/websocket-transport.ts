@@ -8,8 +8,9 @@
  * {@link TransportWebSocket.drained} and {@link TransportWebSocket.ended}.
  *
  * - Incoming messages wait in a queue for the async iterator (one reader).
- *   The queue is bounded in bytes: over `readHighWater` the transport is
- *   paused, and resumed once the app has read it down to half; over
+ *   The queue is bounded in bytes, each message counted as its length
+ *   plus {@link WEBSOCKET_MESSAGE_OVERHEAD}: over `readHighWater` the
+ *   transport is paused, and resumed once the app has read it down to half; over
  *   `readLimit` (a transport that cannot pause, or one that kept
  *   delivering) the socket closes with 1008.
  * - `send()` hands the message to the transport at once and resolves when
@@ -55,15 +56,29 @@ export interface WebSocketTransport {
 
 /** The bounds of one socket, in bytes (lib/gateway/limits.ts has the defaults). */
 export interface WebSocketQueueOptions {
-  /** Unread bytes above which the transport is paused. */
+  /** Unread bytes (each message's length plus {@link WEBSOCKET_MESSAGE_OVERHEAD}) above which the transport is paused. */
   readHighWater?: number
-  /** Unread bytes above which the socket closes with 1008. */
+  /** Unread bytes (counted as for `readHighWater`) above which the socket closes with 1008. */
   readLimit?: number
   /** `send()` resolves once the transport's buffered amount is at most this. */
   sendHighWater?: number
   /** Whether the transport calls `drained()` when its buffer empties; if not, a waiting `send()` polls. */
   drainEvents?: boolean
 }
+
+/**
+ * What one unread message costs beyond its bytes, counted against
+ * `readHighWater` and `readLimit`: a queued message is an object (a
+ * `Uint8Array` with its `ArrayBuffer`, or a string) plus a slot in the
+ * queue, about 100 bytes of heap whatever its length. Counted as 0, empty
+ * or tiny messages never reach either bound, so a client sending them to
+ * an app that does not read grows the server's heap without end (6-byte
+ * empty frames: 23 MiB on the wire made 400 MB of heap).
+ */
+export const WEBSOCKET_MESSAGE_OVERHEAD = 128
+
+/** The bytes an unread message counts for in the queue's bounds. */
+const queuedCost = (message: WebSocketMessage): number => chunkLength(message) + WEBSOCKET_MESSAGE_OVERHEAD
 
 const OPEN = 0
 const CLOSING = 1
@@ -169,7 +184,7 @@ export class TransportWebSocket implements GatewayWebSocket {
       return
     }
     this.queue.push(message)
-    this.queuedBytes += chunkLength(message)
+    this.queuedBytes += queuedCost(message)
     if (this.queuedBytes > this.readLimit) {
       this.closeFromServer(1008, 'too many unread messages')
     } else if (this.queuedBytes > this.readHighWater && !this.paused) {
@@ -277,7 +292,7 @@ export class TransportWebSocket implements GatewayWebSocket {
         this.queue = this.queue.slice(this.head)
         this.head = 0
       }
-      this.queuedBytes -= chunkLength(value)
+      this.queuedBytes -= queuedCost(value)
       if (this.paused && this.queuedBytes <= this.readHighWater / 2) {
         this.paused = false
         if (this.state !== CLOSED) this.transport?.resume?.()

@@ -11,7 +11,7 @@
  * is tested in test/server/websocket*.test.ts.
  */
 import t from 'tap'
-import { TransportWebSocket, type WebSocketTransport } from '../../lib/gateway/websocket-transport.js'
+import { TransportWebSocket, WEBSOCKET_MESSAGE_OVERHEAD, type WebSocketTransport } from '../../lib/gateway/websocket-transport.js'
 import type { WebSocketMessage } from '../../lib/gateway/websocket.js'
 import { GatewayViolation } from '../../lib/gateway/rules.js'
 
@@ -74,39 +74,70 @@ t.test('for await reads every message and ends when the socket closes', async (t
   t.same(got, ['0', '1', '2', '3', '4'])
 })
 
+/** What a 60-byte message counts for in the queue: its length plus the per-message overhead. */
+const COST_60 = 60 + WEBSOCKET_MESSAGE_OVERHEAD
+
 t.test('the unread queue pauses the transport over its high-water mark and resumes when read down', async (t) => {
   const transport = new MemoryTransport()
-  const ws = new TransportWebSocket('', transport, { readHighWater: 100, readLimit: 1000 })
+  // Two 60-byte messages count 2 × (60 + overhead): one byte over this mark.
+  const ws = new TransportWebSocket('', transport, { readHighWater: 2 * COST_60 - 1, readLimit: 10_000 })
   ws.receive('x'.repeat(60))
-  t.equal(transport.pauses, 0)
+  t.equal(transport.pauses, 0, `${COST_60} counted: under the mark`)
   ws.receive('x'.repeat(60))
-  t.equal(transport.pauses, 1, 'paused over 100 bytes')
+  t.equal(transport.pauses, 1, `${2 * COST_60} counted: paused over ${2 * COST_60 - 1}`)
   ws.receive('x'.repeat(60))
   t.equal(transport.pauses, 1, 'paused once')
   const it = ws[Symbol.asyncIterator]()
   await it.next()
-  t.equal(transport.resumes, 0, '120 bytes left: still over half the mark')
+  t.equal(transport.resumes, 0, 'two messages left: still over half the mark')
   await it.next()
-  t.equal(transport.resumes, 0, '60 bytes left: still over half the mark')
+  t.equal(transport.resumes, 0, `one message left (${COST_60}): still over half the mark (${COST_60 - 0.5})`)
   await it.next()
   t.equal(transport.resumes, 1, 'resumed once read down to half the mark')
   t.same(transport.closes, [])
 })
 
-t.test('over the hard bound the socket closes with 1008 (a transport that cannot pause)', async (t) => {
+t.test('empty messages count their overhead, so they pause the transport too', async (t) => {
+  t.equal(WEBSOCKET_MESSAGE_OVERHEAD, 128)
   const transport = new MemoryTransport()
-  const noPause: WebSocketTransport = {
+  const ws = new TransportWebSocket('', transport, { readHighWater: 3 * WEBSOCKET_MESSAGE_OVERHEAD - 1, readLimit: 10_000 })
+  ws.receive('')
+  ws.receive(new Uint8Array(0))
+  t.equal(transport.pauses, 0, 'two empty messages: under the mark')
+  ws.receive('')
+  t.equal(transport.pauses, 1, 'the third empty message goes over it')
+})
+
+/** A transport that cannot pause: only the hard bound holds its queue. */
+function unpausable(transport: MemoryTransport): WebSocketTransport {
+  return {
     send: (d) => transport.send(d),
     get bufferedAmount() {
       return transport.bufferedAmount
     },
     close: (c, r) => transport.close(c, r),
   }
-  const ws = new TransportWebSocket('', noPause, { readHighWater: 10, readLimit: 100 })
-  for (let i = 0; i < 5; i++) ws.receive('x'.repeat(30))
-  t.same(transport.closes, [[1008, 'too many unread messages']])
+}
+
+t.test('over the hard bound the socket closes with 1008 (a transport that cannot pause)', async (t) => {
+  const transport = new MemoryTransport()
+  const cost = 30 + WEBSOCKET_MESSAGE_OVERHEAD
+  const ws = new TransportWebSocket('', unpausable(transport), { readHighWater: 10, readLimit: 5 * cost - 1 })
+  for (let i = 0; i < 4; i++) ws.receive('x'.repeat(30))
+  t.same(transport.closes, [], `${4 * cost} counted: under the bound`)
+  ws.receive('x'.repeat(30))
+  t.same(transport.closes, [[1008, 'too many unread messages']], `${5 * cost} counted: over ${5 * cost - 1}`)
   t.ok(ws.closing)
   await t.rejects(ws.send('after'), /closed/)
+})
+
+t.test('empty messages reach the hard bound too', async (t) => {
+  const transport = new MemoryTransport()
+  const ws = new TransportWebSocket('', unpausable(transport), { readHighWater: 10, readLimit: 1000 })
+  for (let i = 0; i < 7; i++) ws.receive(new Uint8Array(0))
+  t.same(transport.closes, [], `7 × ${WEBSOCKET_MESSAGE_OVERHEAD} = 896 counted: under 1000`)
+  ws.receive('')
+  t.same(transport.closes, [[1008, 'too many unread messages']], `8 × ${WEBSOCKET_MESSAGE_OVERHEAD} = 1024 counted: over 1000`)
 })
 
 t.test('send() resolves under the high-water mark, waits for drained() above it, rejects when closed', async (t) => {
