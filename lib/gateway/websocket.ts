@@ -39,7 +39,8 @@
  *   closing with 1009 when exceeded), invalid UTF-8 in a text message closes
  *   with 1007, a handshake/idle timeout with pings, and messages the app has
  *   not read yet are bounded (the server stops reading the socket, or
- *   closes with 1008 where it cannot) [ws-limits];
+ *   closes with 1008 where it cannot), each counted with a cost of its own
+ *   beside its length, so that empty messages are bounded too [ws-limits];
  * - on graceful shutdown, close open sockets with 1001 [ws-shutdown];
  * - never lose or misparse bytes the client sent after the handshake in
  *   the same packet: they are the socket's first frames [ws-handoff].
