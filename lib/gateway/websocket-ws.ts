@@ -18,10 +18,67 @@
  * The owner calls {@link WsTransport.tick} every so often (postern's server
  * from its sweep timer), rather than each socket holding timers.
  *
- * Only `ws`'s types are imported: the core imports no npm package at run time.
+ * {@link wsServerSetup} holds the settings both give `ws`'s `WebSocketServer`.
+ *
+ * Only `ws`'s types are imported: the core imports no npm package at run
+ * time. This is the one core file that uses Node's `Buffer` at run time
+ * (ws hands over Buffers, see toMessage): it serves only servers that frame
+ * with `ws`, which run on Node, so the rest of the core stays
+ * runtime-neutral (Bun's and Deno's adapters never load it).
  */
-import type { RawData, WebSocket } from 'ws'
+import type { RawData, ServerOptions, WebSocket } from 'ws'
+import type { Headers } from './spec.js'
 import type { WebSocketMessage } from './websocket.js'
+import type { WebSocketLimits } from './websocket-limits.js'
+
+/** What the app chose at `accept()`, as the 101 needs it (the core's AcceptChoice is one). */
+export interface WsChoice {
+  /** The subprotocol, or '' for none. */
+  readonly protocol: string
+  /** The app's extra headers for the 101. */
+  readonly headers: Headers
+  /** Whether those hold a `Server` field, which then replaces the server's own. */
+  readonly hasServer?: boolean
+}
+
+/** A `WebSocketServer`'s options, and the listener for its `'headers'` event. */
+export interface WsServerSetup {
+  /** For `new WebSocketServer(options)`. `closeTimeout` is ws 8.18's; @types/ws does not list it yet. */
+  readonly options: ServerOptions & { closeTimeout: number }
+  /** For `wss.on('headers', headers)`: adds the 101's lines beyond ws's own. */
+  readonly headers: (lines: string[], request: object) => void
+}
+
+/**
+ * The one way a server sets up `ws` to frame upgrades it has checked itself:
+ * no server or client tracking of its own (`noServer`; the caller tracks its
+ * sockets), no compression (its memory cost per socket and its attacks are
+ * not worth it by default), the core's message limit (1009 past it) and
+ * close timeout, and the 101 carrying what the app chose at `accept()`:
+ * `choiceOf(request)` gives it for the request handed to `handleUpgrade`.
+ * `serverLine` (`Server: name`, or '') is written unless the app set its own.
+ */
+export function wsServerSetup(
+  limits: Pick<WebSocketLimits, 'maxMessageSize' | 'closeTimeout'>,
+  choiceOf: (request: object) => WsChoice | undefined,
+  serverLine = '',
+): WsServerSetup {
+  return {
+    options: {
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: limits.maxMessageSize,
+      closeTimeout: limits.closeTimeout,
+      handleProtocols: (_offered: Set<string>, request: object) => choiceOf(request)?.protocol || false,
+    },
+    headers: (lines, request) => {
+      const choice = choiceOf(request)
+      if (serverLine !== '' && choice?.hasServer !== true) lines.push(serverLine)
+      for (const [name, value] of choice?.headers ?? []) lines.push(`${name}: ${value}`)
+    },
+  }
+}
 import type { TransportWebSocket, WebSocketTransport } from './websocket-transport.js'
 
 /** What the transport watches on the stream under the WebSocket: its drain events and what it still holds. */

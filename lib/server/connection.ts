@@ -233,7 +233,7 @@ export class Connection implements ParserHandler, ExchangeOwner, WriterOwner, Up
     this.parser.pause()
     this.pause(PAUSE_UPGRADE)
     const options = this.options.webSocket as Exclude<typeof this.options.webSocket, false>
-    const upgrade = new PendingUpgrade(this, ex, handshake, options, () => this.host.webSocketServer(), this.serverLine)
+    const upgrade = new PendingUpgrade(this, ex, handshake, options, () => this.host.webSocketServer())
     this.upgrade = upgrade
     if (this.queue[0] === ex) upgrade.run(this.host.app, env)
     else this.upgradeEnviron = env

@@ -158,7 +158,7 @@ export class PosternServer implements ConnectionHost {
 
   webSocketServer(): WebSocketServer {
     if (this.options.webSocket === false) throw new Error('postern: WebSocket upgrades are turned off (webSocket: false)')
-    this.wss ??= makeWebSocketServer(this.options.webSocket)
+    this.wss ??= makeWebSocketServer(this.options.webSocket, this.serverLine)
     return this.wss
   }
 

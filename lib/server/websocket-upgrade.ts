@@ -12,7 +12,8 @@
  * checked by the core's `checkWebSocketHandshake`, so `ws` is given a
  * request carrying exactly the fields it reads, normalised: it cannot refuse
  * what the app accepted. The app's extra headers and the chosen subprotocol
- * reach `ws`'s 101 through its `headers` event and `handleProtocols`.
+ * reach `ws`'s 101 through its `headers` event and `handleProtocols`, set
+ * up by the core's `wsServerSetup` (as on the node:http adapter).
  */
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
@@ -23,7 +24,7 @@ import { WEBSOCKET_KEY, type WebSocketAcceptOptions, type WebSocketUpgrade } fro
 import type { ValidHandshake } from '../gateway/websocket-handshake.js'
 import { checkAcceptOptions, type AcceptChoice } from '../gateway/websocket-rules.js'
 import { TransportWebSocket } from '../gateway/websocket-transport.js'
-import { WsTransport } from '../gateway/websocket-ws.js'
+import { WsTransport, wsServerSetup } from '../gateway/websocket-ws.js'
 import type { ResolvedWebSocketOptions } from './options.js'
 import type { Exchange } from './exchange.js'
 
@@ -44,26 +45,19 @@ interface UpgradeRequest {
   method: 'GET'
   headers: Record<string, string>
   choice: AcceptChoice
-  serverLine: string
 }
 
 const EMPTY = Buffer.alloc(0)
 
-/** The `ws` server of one postern server: frames only, tracks nothing (the connections are the server's). */
-export function makeWebSocketServer(options: ResolvedWebSocketOptions): WebSocketServer {
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    perMessageDeflate: false,
-    maxPayload: options.maxMessageSize,
-    closeTimeout: options.closeTimeout,
-    handleProtocols: (_offered: Set<string>, request: IncomingMessage) => (request as unknown as UpgradeRequest).choice.protocol || false,
-  } as ConstructorParameters<typeof WebSocketServer>[0])
-  wss.on('headers', (lines: string[], request: IncomingMessage) => {
-    const upgrade = request as unknown as UpgradeRequest
-    if (upgrade.serverLine !== '') lines.push(upgrade.serverLine.slice(0, -2))
-    for (const [name, value] of upgrade.choice.headers) lines.push(`${name}: ${value}`)
-  })
+/**
+ * The `ws` server of one postern server: frames only, tracks nothing (the
+ * connections are the server's). `serverLine` is the server's `Server: ...`
+ * line with its CRLF, or ''.
+ */
+export function makeWebSocketServer(options: ResolvedWebSocketOptions, serverLine = ''): WebSocketServer {
+  const setup = wsServerSetup(options, (request) => (request as UpgradeRequest).choice, serverLine.slice(0, -2))
+  const wss = new WebSocketServer(setup.options)
+  wss.on('headers', setup.headers)
   return wss
 }
 
@@ -79,7 +73,6 @@ export class PendingUpgrade implements WebSocketUpgrade {
   private readonly handshake: ValidHandshake
   private readonly options: ResolvedWebSocketOptions
   private readonly wss: () => WebSocketServer
-  private readonly serverLine: string
   private state = OFFERED
   /** When the app was called (0: not yet, it waits for the responses ahead of it). */
   private calledAt = 0
@@ -87,14 +80,13 @@ export class PendingUpgrade implements WebSocketUpgrade {
   private transport: WsTransport | null = null
   private shutdownSent = false
 
-  constructor(host: UpgradeHost, ex: Exchange, handshake: ValidHandshake, options: ResolvedWebSocketOptions, wss: () => WebSocketServer, serverLine: string) {
+  constructor(host: UpgradeHost, ex: Exchange, handshake: ValidHandshake, options: ResolvedWebSocketOptions, wss: () => WebSocketServer) {
     this.host = host
     this.ex = ex
     this.handshake = handshake
     this.protocols = Object.freeze(handshake.protocols.slice())
     this.options = options
     this.wss = wss
-    this.serverLine = serverLine
   }
 
   /** Calls the app with the offer in its environ. */
@@ -135,7 +127,7 @@ export class PendingUpgrade implements WebSocketUpgrade {
       'sec-websocket-version': '13',
     }
     if (this.protocols.length > 0) headers['sec-websocket-protocol'] = this.protocols.join(', ')
-    const request: UpgradeRequest = { method: 'GET', headers, choice, serverLine: this.serverLine }
+    const request: UpgradeRequest = { method: 'GET', headers, choice }
     const net = this.host.socket
     let client: WebSocket | null = null
     this.wss().handleUpgrade(request as unknown as IncomingMessage, net, head.length === 0 ? EMPTY : head, (ws) => (client = ws))

@@ -91,6 +91,11 @@ const app: GatewayApp = async (environ, startResponse) => {
       accepted.push(socket)
       return []
     }
+    case '/own-server': {
+      const socket = upgrade.accept({ headers: [['Server', 'mine']] })
+      accepted.push(socket)
+      return []
+    }
     default:
       startResponse('404 Not Found', [])
       return []
@@ -343,6 +348,25 @@ t.test('a handshake pipelined behind a plain request: its 101 comes after that r
   const text = got.toString('latin1')
   t.match(text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*plain \/first -HTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*\r\n\r\n\x81\x05after$/)
   c.socket.destroy()
+})
+
+t.test('the 101 carries the server’s Server line once, unless the app gives its own, which replaces it', async (t) => {
+  const s = await serve(t, app, { serverHeader: 'postern-test' })
+  for (const [path, expected] of [
+    ['/hold', ['postern-test']],
+    ['/own-server', ['mine']],
+  ] as const) {
+    const c = await raw(s.port)
+    c.socket.write(handshake(path))
+    const head = (await c.until((b) => b.includes('\r\n\r\n'))).toString('latin1')
+    t.match(head, /^HTTP\/1\.1 101 /)
+    t.same(
+      [...head.matchAll(/\r\nserver: ([^\r]*)/gi)].map((m) => m[1]),
+      expected,
+      `${path}: Server is ${expected.join()}`,
+    )
+    c.socket.destroy()
+  }
 })
 
 t.test('an app that neither accepts nor answers in handshakeTimeout gets a 503', async (t) => {
