@@ -22,9 +22,10 @@
  *
  * Only `ws`'s types are imported: the core imports no npm package at run
  * time. This is the one core file that uses Node's `Buffer` at run time
- * (ws hands over Buffers, see toMessage): it serves only servers that frame
- * with `ws`, which run on Node, so the rest of the core stays
- * runtime-neutral (Bun's and Deno's adapters never load it).
+ * (ws hands over Buffers, see toMessage), and only when a `ws` WebSocket is
+ * bridged, i.e. on Node: the rest of the core stays runtime-neutral, and
+ * Bun's and Deno's adapters never reach this code (importing the file, as
+ * the core's index does, touches no Buffer).
  */
 import type { RawData, ServerOptions, WebSocket } from 'ws'
 import type { Headers } from './spec.js'
