@@ -59,6 +59,13 @@ export interface BunWebSocketHandler {
   readonly perMessageDeflate: boolean
 }
 
+/**
+ * Bytes Bun may buffer past `sendHighWater` before it closes the socket
+ * (`closeOnBackpressureLimit`): room for one large message sent while the
+ * buffer sits at the high water, and for sends an app does not await.
+ */
+const BUN_SEND_MARGIN = 16 * 1024 * 1024
+
 /** Bun's longest idle timeout, in seconds. */
 const BUN_MAX_IDLE = 960
 
@@ -87,7 +94,8 @@ export function bunWebSocketHandler(limits: WebSocketLimits, onRead: () => void)
     maxPayloadLength: limits.maxMessageSize,
     // Bun pings a silent client and closes it after this many seconds: our ping wait and the answer's.
     idleTimeout: Math.min(BUN_MAX_IDLE, Math.ceil((2 * limits.idleTimeout) / 1000)),
-    backpressureLimit: Math.max(limits.readLimit, 16 * 1024 * 1024),
+    // The send side's bound: send() waits at sendHighWater, so only an app that does not await its sends (or one big message) goes far past it.
+    backpressureLimit: limits.sendHighWater + BUN_SEND_MARGIN,
     closeOnBackpressureLimit: true,
     perMessageDeflate: false,
   }

@@ -10,8 +10,12 @@
  * [ws-limits]:
  * - it cannot stop reading: the unread queue's limit closes with 1008;
  * - it has no message size option (its own limit is far above 1 MiB): a
- *   message over `maxMessageSize` closes with 1009 once received, so a
- *   client can make Deno hold one message up to Deno's own limit;
+ *   message over `maxMessageSize` closes with 1009 only once Deno has
+ *   received all of it, so on Deno `maxMessageSize` bounds what the app
+ *   gets, not what the server holds: a client can make Deno buffer one
+ *   message up to Deno's own limit per connection before the 1009 (on
+ *   postern's server, node:http and Bun the frame is refused as its
+ *   length arrives);
  * - it has no drain event: a waiting `send()` polls `bufferedAmount`.
  * Deno pings a silent client every `idleTimeout` seconds and closes it when
  * no pong comes; `Deno.serve`'s `shutdown()` closes sockets with 1001.

@@ -21,6 +21,7 @@ import { bunWebSocketHandler, openOnBun, type BunWebSocketHandler } from './fetc
 import { denoUpgrade, openOnDeno } from './fetch-websocket-deno.js'
 import { handshakeDeadline, offerWebSocket, type OpenWebSocket } from './websocket-offer.js'
 import { webSocketLimits, type WebSocketLimits, type WebSocketOptions } from '../gateway/websocket-limits.js'
+import { WebSocketRegistry } from '../gateway/websocket-registry.js'
 
 /** The WebSockets of one `toFetch` handler. */
 export class FetchWebSockets {
@@ -34,7 +35,7 @@ export class FetchWebSockets {
   /** Whether the hint about a Bun server without the handlers was logged (once per handler). */
   private bunHinted = false
   private readonly errors: ErrorStream
-  private readonly open = new Set<TransportWebSocket>()
+  private readonly open = new WebSocketRegistry<TransportWebSocket>()
 
   constructor(options: WebSocketOptions | false | undefined, errors: ErrorStream) {
     this.errors = errors
@@ -81,9 +82,9 @@ export class FetchWebSockets {
       this.limits,
       (choice, socket) => {
         cancel()
-        this.open.add(socket)
-        void socket.closed.then(() => this.open.delete(socket))
         open(choice, socket)
+        // After closeAll(), the 101 still goes out (the app accepted) and a 1001 follows at once.
+        this.open.add(socket)
       },
       drainEvents,
     )
@@ -101,10 +102,8 @@ export class FetchWebSockets {
     )
   }
 
-  /** Closes every open WebSocket with 1001 [ws-shutdown]; resolves once all are closed. */
+  /** Closes every open WebSocket with 1001 and refuses (1001 at once) those accepted from now on [ws-shutdown]; resolves once all are closed. */
   closeAll(): Promise<void> {
-    const all = [...this.open]
-    for (const socket of all) socket.closeFromServer(1001, 'server shutting down')
-    return Promise.all(all.map((socket) => socket.closed)).then(() => {})
+    return this.open.closeAll()
   }
 }

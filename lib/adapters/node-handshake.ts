@@ -6,7 +6,7 @@
  * which must refuse it too when the server offers WebSockets. No `ws`
  * here: toNodeListener loads this file.
  */
-import type { ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { STATUS_TEXT } from '../gateway/headers.js'
 import type { Environ } from '../gateway/spec.js'
 import { checkWebSocketEnviron, type InvalidHandshake } from '../gateway/websocket-handshake.js'
@@ -34,4 +34,24 @@ export function refusedHandshake(req: NodeRequest, res: ServerResponse, environ:
   if (handshake === null || handshake.valid) return false
   writeRefusal(res, handshake, environ.REQUEST_METHOD)
   return true
+}
+
+/** Whether a request's head announces a body: any `Transfer-Encoding`, or a `Content-Length` other than 0. */
+export function hasRequestBody(headers: IncomingHttpHeaders): boolean {
+  if (headers['transfer-encoding'] !== undefined) return true
+  const length = headers['content-length']
+  return length !== undefined && !/^\s*0+\s*$/.test(length)
+}
+
+/**
+ * Answers 501 to a request that upgrades to something other than WebSocket
+ * (`POST` with `Upgrade: h2c`) and has a body: Node emits it as `'upgrade'`
+ * and stops parsing there, so its body never reaches `req`. Serving it
+ * would give the app an empty body; this refusal tells the client instead
+ * (it can retry without `Upgrade`). The connection closes after it.
+ */
+export function writeUpgradeBodyRefusal(res: ServerResponse, method: string): void {
+  const body = 'a request with a body and an Upgrade header other than websocket is not supported on node:http; send it without Upgrade\n'
+  res.writeHead(501, STATUS_TEXT[501] ?? 'Not Implemented', ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body))])
+  res.end(method === 'HEAD' ? undefined : body)
 }

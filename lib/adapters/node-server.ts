@@ -35,8 +35,9 @@ export interface NodeServed {
   /**
    * Stops accepting, lets in-flight responses finish (they say
    * `Connection: close`), closes open WebSockets with 1001, drops idle
-   * connections; after `drainTimeout` destroys what is left. `cut` counts the connections that still had a
-   * request in flight then.
+   * connections; after `drainTimeout` destroys what is left. `cut` counts
+   * the connections that still had a request in flight then, an open
+   * WebSocket or a handshake not yet answered, as postern's server does.
    */
   close(): Promise<{ cut: number }>
 }
@@ -94,7 +95,8 @@ export async function serveNode(app: GatewayApp, options: NodeServeOptions = {})
         // [ws-shutdown]: a closing handshake each; the deadline below cuts clients that never answer it.
         void upgrade?.closeAll()
         const deadline = setTimeout(() => {
-          cut = new Set([...active].map((res) => res.socket)).size
+          // Upgraded and upgrading connections are not in `active`: Node handed them to the upgrade listener.
+          cut = new Set([...active].map((res) => res.socket)).size + (upgrade === null ? 0 : upgrade.size + upgrade.answering)
           for (const socket of sockets) socket.destroy()
         }, drainTimeout)
         deadline.unref()

@@ -10,7 +10,10 @@
  * one handshake check: an invalid one gets 400/426 without calling the app
  * [ws-handshake]; a valid one calls the app with the offer in its environ
  * [ws-offered]; a request that upgrades to something else (`h2c`) is served
- * as a normal request. Until the app accepts, the connection answers like
+ * as a normal request when it has no body. One with a body (`POST` with
+ * `Upgrade: h2c`, as curl --http2 sends) is refused with 501: Node stopped
+ * parsing at the upgrade, so its body would reach the app empty, and a
+ * refusal the client can read beats silently losing it. Until the app accepts, the connection answers like
  * any Node response (a 401, say, then closes); at `accept()` `ws` takes the
  * socket with the bytes Node already read past the head [ws-handoff] and
  * frames the rest, with the core's limits [ws-limits].
@@ -29,9 +32,10 @@ import { checkWebSocketHandshake, type HandshakeField } from '../gateway/websock
 import type { TransportWebSocket } from '../gateway/websocket-transport.js'
 import { WsTransport } from '../gateway/websocket-ws.js'
 import { NodeCall, environOf, type NodeAdapterOptions, type Res } from './to-node.js'
-import { writeRefusal } from './node-handshake.js'
+import { hasRequestBody, writeRefusal, writeUpgradeBodyRefusal } from './node-handshake.js'
 import { handshakeDeadline, offerWebSocket } from './websocket-offer.js'
 import { webSocketLimits } from '../gateway/websocket-limits.js'
+import { WebSocketRegistry } from '../gateway/websocket-registry.js'
 
 /** A listener for the `'upgrade'` event of `http.Server` or `https.Server`. */
 export interface NodeUpgradeListener {
@@ -44,6 +48,12 @@ export interface NodeUpgradeListener {
   closeAll(): Promise<void>
   /** The WebSockets open now. */
   readonly size: number
+  /**
+   * Connections on the upgrade path whose answer is not finished: handshakes
+   * the app has not accepted or answered yet, normal answers to other
+   * upgrades. With {@link size}, what a drain deadline would cut.
+   */
+  readonly answering: number
 }
 
 const ignore = (): void => {}
@@ -69,28 +79,28 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
     for (const [name, value] of chosen.get(req)?.headers ?? []) lines.push(`${name}: ${value}`)
   })
   wss.on('wsClientError', ignore)
-  const open = new Map<WsTransport, TransportWebSocket>()
+  const registry = new WebSocketRegistry<TransportWebSocket>()
+  /** The transports of the open sockets, for the sweep. */
+  const open = new Set<WsTransport>()
+  /** Responses on the upgrade path not finished yet (see `answering`). */
+  const answering = new Set<ServerResponse>()
   let sweep: ReturnType<typeof setInterval> | null = null
-  let closing = false
 
   const track = (transport: WsTransport, socket: TransportWebSocket): void => {
-    if (closing) {
-      socket.closeFromServer(1001, 'server shutting down')
-      return
-    }
-    open.set(transport, socket)
-    void socket.closed.then(() => {
+    const added = registry.add(socket, () => {
       open.delete(transport)
       if (open.size === 0 && sweep !== null) {
         clearInterval(sweep)
         sweep = null
       }
     })
+    if (!added) return
+    open.add(transport)
     // One timer for every socket of this listener, for pings and stalled sends.
     sweep ??= setInterval(
       () => {
         const now = Date.now()
-        for (const t of open.keys()) t.tick(now, limits)
+        for (const t of open) t.tick(now, limits)
       },
       Math.max(10, Math.floor(Math.min(limits.idleTimeout, limits.sendTimeout) / 4)),
     )
@@ -104,14 +114,23 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
     const res = new ServerResponse(req)
     res.shouldKeepAlive = false
     res.assignSocket(socket)
+    answering.add(res)
+    const answered = (): void => void answering.delete(res)
     res.once('finish', () => {
+      answered()
       res.detachSocket(socket)
       socket.destroySoon()
     })
+    res.once('close', answered)
     const handshake = checkWebSocketHandshake(req.method ?? 'GET', `HTTP/${req.httpVersion}`, (name) => headerOf(req, name))
     if (handshake !== null && !handshake.valid) {
       // [ws-handshake]: answered here, the app is not called.
       writeRefusal(res, handshake, req.method ?? 'GET')
+      return
+    }
+    if (handshake === null && hasRequestBody(req.headers)) {
+      // Node stopped parsing at the upgrade: the body is not in `req`. Refuse, never serve it empty.
+      writeUpgradeBodyRefusal(res, req.method ?? 'GET')
       return
     }
     const call = new NodeCall(req, res as unknown as Res, errors)
@@ -128,6 +147,7 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
       res.once('close', cancel)
       environ['gateway.websocket'] = offerWebSocket(call, handshake, limits, (choice, ws) => {
         cancel()
+        answered()
         // The response never started: Node gives the connection up, `ws` takes it.
         res.detachSocket(socket)
         chosen.set(req, { protocol: choice.protocol, headers: choice.headers })
@@ -146,17 +166,12 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
     if (!call.done) call.watch()
   }
 
-  return Object.assign(listener, {
-    closeAll(): Promise<void> {
-      closing = true
-      const all = [...open.values()]
-      for (const socket of all) socket.closeFromServer(1001, 'server shutting down')
-      return Promise.all(all.map((socket) => socket.closed)).then(ignore)
-    },
-    get size() {
-      return open.size
-    },
-  })
+  // Object.assign would copy the getters' values once; these must stay live.
+  return Object.defineProperties(listener, {
+    closeAll: { value: (): Promise<void> => registry.closeAll() },
+    size: { get: () => registry.size },
+    answering: { get: () => answering.size },
+  }) as NodeUpgradeListener
 }
 
 /** A request header by lower-case name; Node joins a repeated one with `, `, as the check expects. */

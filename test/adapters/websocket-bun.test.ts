@@ -76,6 +76,20 @@ if (bun === null) {
     t.equal(code, 1001)
   })
 
+  // [ws-shutdown]: closeWebSockets() holds from then on, so no socket opens between it and the server's stop().
+  t.test('after closeWebSockets(), a socket the app accepts is closed with 1001 at once', async (t) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/echo`)
+    t.teardown(() => ws.terminate())
+    const events: string[] = []
+    ws.on('open', () => events.push('open'))
+    ws.on('message', (data: Buffer) => events.push(`message ${data.toString()}`))
+    const [code] = (await once(ws, 'close')) as [number]
+    t.same(events, ['open'], 'the app’s accept() still answered 101, and nothing was echoed')
+    t.equal(code, 1001, 'then the socket closed with 1001')
+    const res = await fetch(`http://127.0.0.1:${server.port}/http`)
+    t.equal(await res.text(), 'ok plain', 'the server still serves normal requests')
+  })
+
   t.test('served without handler.websocket, the extension is not offered: the app answers 426', async (t) => {
     const bare = await startRuntime(t, 'bun', { BARE: '1' })
     if (typeof bare === 'string') throw new Error(bare)
