@@ -18,7 +18,7 @@
  * headers are hop-by-hop and not in the Request.
  */
 import type { Body, Environ, GatewayApp, Headers as GatewayHeaders, StartResponse } from '../gateway/spec.js'
-import type { WebSocketUpgrade } from '../gateway/websocket.js'
+import { WEBSOCKET_KEY, type WebSocketUpgrade } from '../gateway/websocket.js'
 import { isHopByHop, statusLine } from '../gateway/headers.js'
 import { environTarget } from '../gateway/target.js'
 import { environHeaders } from './from-environ-headers.js'
@@ -43,7 +43,7 @@ export function fromFetch(app: FetchApp | { fetch: FetchApp }): GatewayApp {
       return ['Bad Request']
     }
     aborter.attach(request)
-    const upgrade = environ['gateway.websocket'] as WebSocketUpgrade | undefined
+    const upgrade = environ[WEBSOCKET_KEY] as WebSocketUpgrade | undefined
     if (upgrade !== undefined) {
       let accepted = false
       const offer: WebSocketUpgrade = {
@@ -54,7 +54,7 @@ export function fromFetch(app: FetchApp | { fetch: FetchApp }): GatewayApp {
           return socket
         },
       }
-      const response = await handler(request, { ...environ, 'gateway.websocket': offer })
+      const response = await handler(request, { ...environ, [WEBSOCKET_KEY]: offer })
       // The handler took the socket: its Response stands for the 101 the server sent.
       if (accepted) {
         await response?.body?.cancel().catch(() => {})

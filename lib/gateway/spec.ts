@@ -135,8 +135,8 @@
  * - `[ws-app]` (app): `accept()` instead of `startResponse`, once, then an
  *   empty body.
  * - `[ws-protocol]` (app): the chosen subprotocol is one the client
- *   offered; the 101's extra headers are no hop-by-hop or
- *   `Sec-WebSocket-*` field.
+ *   offered; the 101's extra headers are no hop-by-hop, `Content-Length`
+ *   or `Sec-WebSocket-*` field, and a `Server` field replaces the server's.
  * - `[ws-offered]` (server): `gateway.websocket` on valid WebSocket
  *   handshakes only.
  * - `[ws-handshake]` (server): an invalid handshake is answered 400 or 426

@@ -20,6 +20,7 @@ interface CellJson {
   scenario: string
   peer: string
   median: number | null
+  serverCpuPerUnit: number
   rounds: Array<{ value: number; requests: number }>
   problem?: string
 }
