@@ -14,6 +14,7 @@
 import type { GatewayCall } from '../gateway/runner.js'
 import { writeLog } from '../gateway/errors.js'
 import type { Environ, ErrorStream } from '../gateway/spec.js'
+import { WEBSOCKET_KEY } from '../gateway/websocket.js'
 import { checkWebSocketEnviron } from '../gateway/websocket-handshake.js'
 import type { TransportWebSocket } from '../gateway/websocket-transport.js'
 import { isBunServer } from './bun-server.js'
@@ -76,7 +77,7 @@ export class FetchWebSockets {
       return true
     }
     const cancel = handshakeDeadline(call, this.limits)
-    environ['gateway.websocket'] = offerWebSocket(
+    environ[WEBSOCKET_KEY] = offerWebSocket(
       call,
       handshake,
       this.limits,

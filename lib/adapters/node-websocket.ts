@@ -28,6 +28,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { stderrStream } from '../gateway/errors.js'
 import type { ConnectionInfo } from '../gateway/environ.js'
 import type { Environ, GatewayApp, Headers } from '../gateway/spec.js'
+import { WEBSOCKET_KEY } from '../gateway/websocket.js'
 import { checkWebSocketHandshake, type HandshakeField } from '../gateway/websocket-handshake.js'
 import type { TransportWebSocket } from '../gateway/websocket-transport.js'
 import { WsTransport } from '../gateway/websocket-ws.js'
@@ -145,7 +146,7 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
       const cancel = handshakeDeadline(call, limits)
       res.once('finish', cancel)
       res.once('close', cancel)
-      environ['gateway.websocket'] = offerWebSocket(call, handshake, limits, (choice, ws) => {
+      environ[WEBSOCKET_KEY] = offerWebSocket(call, handshake, limits, (choice, ws) => {
         cancel()
         answered()
         // The response never started: Node gives the connection up, `ws` takes it.

@@ -95,16 +95,7 @@ type ServerName = keyof typeof servers
  * (failing without failing the run) until the fix lands; then the entry
  * goes, and the test guards the fix.
  */
-const OPEN: Record<string, Partial<Record<ServerName, string>>> = {
-  length: {
-    'postern’s server': 'review: checkAcceptOptions lets Content-Length onto the 101',
-    'node:http (serveNode)': 'review: checkAcceptOptions lets Content-Length onto the 101',
-  },
-  empty: {
-    'postern’s server': 'review: TransportWebSocket counts an empty message as 0 bytes',
-    'node:http (serveNode)': 'review: TransportWebSocket counts an empty message as 0 bytes',
-  },
-}
+const OPEN: Record<string, Partial<Record<ServerName, string>>> = {}
 const todo = (finding: string, name: ServerName): string | false => OPEN[finding]?.[name] ?? false
 
 /** Connects, writes `request`, and collects what comes back until `until` matches it, the server closes, or `ms` pass. */
