@@ -90,6 +90,24 @@ t.test('decorations reach the ws handler’s request; a handler written apart is
     for await (const _ of socket) await socket.send(req.params.word)
   }
   app.ws('/say/:word', echo)
+  // The origin option: its function sees the Origin header and the decorated request.
+  app.ws(
+    '/mine',
+    {
+      origin: (origin, req) => {
+        assertType<Equal<typeof origin, string>>()
+        assertType<Equal<typeof req.user, string>>()
+        return origin === `https://${req.user}.example`
+      },
+    },
+    async (socket) => void (await socket.send('mine')),
+  )
+  app.ws('/listed', { origin: ['https://a.example', 'https://b.example'] }, () => {})
+  app.ws('/matched', { origin: /^https:\/\/[a-z]+\.example$/ }, () => {})
+  // @ts-expect-error an origin is a string, a list, a RegExp or a function (and refused at run time too)
+  t.throws(() => app.ws('/bad-origin', { origin: 42 }, () => {}), /origin option/)
+  // @ts-expect-error the function says yes or no
+  app.ws('/bad-origin-fn', { origin: () => 'https://a.example' }, () => {})
   const s = await serve(t, app)
   t.equal(await roundTrip(t, s.port, '/me', 'who?'), 'anonymous')
   t.equal(await roundTrip(t, s.port, '/say/hello', 'say'), 'hello')
