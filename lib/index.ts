@@ -31,6 +31,7 @@ export type {
   WebSocketRouteOptions,
   WebSocketSchema,
   WebSocketShorthand,
+  WebSocketOrigin,
 } from './framework/types.js'
 export type { ParamsOf, PathParamNames } from './framework/path-params.js'
 export type { FromSchema, BodyOf, QueryOf, ParamsFrom, HeadersOf, ReplyOf } from './framework/schema-type.js'

@@ -27,11 +27,11 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { stderrStream } from '../gateway/errors.js'
 import type { ConnectionInfo } from '../gateway/environ.js'
-import type { Environ, GatewayApp, Headers } from '../gateway/spec.js'
+import type { Environ, GatewayApp } from '../gateway/spec.js'
 import { WEBSOCKET_KEY } from '../gateway/websocket.js'
 import { checkWebSocketHandshake, type HandshakeField } from '../gateway/websocket-handshake.js'
 import type { TransportWebSocket } from '../gateway/websocket-transport.js'
-import { WsTransport } from '../gateway/websocket-ws.js'
+import { WsTransport, wsServerSetup, type WsChoice } from '../gateway/websocket-ws.js'
 import { NodeCall, environOf, type NodeAdapterOptions, type Res } from './to-node.js'
 import { hasRequestBody, writeRefusal, writeUpgradeBodyRefusal } from './node-handshake.js'
 import { handshakeDeadline, offerWebSocket } from './websocket-offer.js'
@@ -66,19 +66,10 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
   const limits = webSocketLimits(options.webSocket)
   const infos = new WeakMap<object, ConnectionInfo>()
   /** What the app chose at `accept()`, read by `ws` while it writes the 101. */
-  const chosen = new WeakMap<IncomingMessage, { protocol: string; headers: Headers }>()
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    perMessageDeflate: false,
-    maxPayload: limits.maxMessageSize,
-    // ws 8.18+ takes closeTimeout; @types/ws does not list it yet.
-    closeTimeout: limits.closeTimeout,
-    handleProtocols: (_offered: Set<string>, req: IncomingMessage) => chosen.get(req)?.protocol || false,
-  } as ConstructorParameters<typeof WebSocketServer>[0])
-  wss.on('headers', (lines: string[], req: IncomingMessage) => {
-    for (const [name, value] of chosen.get(req)?.headers ?? []) lines.push(`${name}: ${value}`)
-  })
+  const chosen = new WeakMap<object, WsChoice>()
+  const setup = wsServerSetup(limits, (req) => chosen.get(req))
+  const wss = new WebSocketServer(setup.options)
+  wss.on('headers', setup.headers)
   wss.on('wsClientError', ignore)
   const registry = new WebSocketRegistry<TransportWebSocket>()
   /** The transports of the open sockets, for the sweep. */
@@ -151,7 +142,7 @@ export function toNodeUpgrade(app: GatewayApp, options: NodeAdapterOptions = {})
         answered()
         // The response never started: Node gives the connection up, `ws` takes it.
         res.detachSocket(socket)
-        chosen.set(req, { protocol: choice.protocol, headers: choice.headers })
+        chosen.set(req, choice)
         // The check above allows `Upgrade: websocket, other`; `ws` wants the bare token.
         req.headers.upgrade = 'websocket'
         let taken = false
