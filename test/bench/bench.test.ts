@@ -255,7 +255,11 @@ t.test(
     ] as const) {
       if (!runtimes.includes(runtime)) continue
       const rows = table(markdown.slice(markdown.indexOf('## 2 · ')), new RegExp(`^On ${name} \\d+\\.\\d+\\.\\d+`))
-      t.same(rows[0], ['peer', 'median', 'min–max', 'p99 ms', `vs ${bare}`, 'vs Hono', 'client CPU', 'server CPU', 'server µs/req'], `${name}'s table compares with its bare server and Hono`)
+      t.same(
+        rows[0],
+        ['peer', 'median', 'min–max', 'p99 ms', `vs ${bare}`, 'vs Hono', 'client CPU', 'server CPU', 'server µs/req'],
+        `${name}'s table compares with its bare server and Hono`,
+      )
       t.equal(rows.length, 2 + RUNTIME_PEERS[runtime].length, `${name}'s table has one row per ${name} peer`)
       t.same(rows[2]?.slice(0, 1), [bare], 'the bare server comes first')
       t.equal(rows[2]?.[4], '1.00×', 'and is its own base')

@@ -115,7 +115,11 @@ t.test('a measured quick run: every peer passes the check and gets a msg/s numbe
   const markdown = readFileSync(join(out, 'latest.md'), 'utf8')
   t.match(markdown, /^\| peer \| 9 · WebSocket echo 64 B \(msg\/s\) \|$/m, 'the summary names the unit')
   t.match(markdown, /^## 9 · WebSocket echo 64 B: msg\/s, 100 connections, pipelining 1$/m)
-  t.match(markdown, /^\| peer \| median \| min–max \| p50 ms \| p99 ms \| vs Fastify \| vs ws \| client CPU \| server CPU \| server µs\/msg \|$/m, 'the Node table compares with Fastify and ws')
+  t.match(
+    markdown,
+    /^\| peer \| median \| min–max \| p50 ms \| p99 ms \| vs Fastify \| vs ws \| client CPU \| server CPU \| server µs\/msg \|$/m,
+    'the Node table compares with Fastify and ws',
+  )
   t.match(markdown, /^\| ws · node:http \| [\d,]+ \| [\d,]+–[\d,]+ \| [\d.]+ \| [\d.]+ \| \d+\.\d\d× \| 1\.00× \|/m, 'ws is its own base')
   for (const [runtime, label] of [
     ['bun', 'Hono · Bun\\.serve'],
