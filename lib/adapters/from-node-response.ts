@@ -34,8 +34,6 @@ export class BridgeResponse extends EventEmitter {
   strictContentLength = false
   writableHighWaterMark = 16 * 1024
   writableObjectMode = false
-  /** Resolves with the gateway body once the response started; rejects if it failed before. */
-  readonly body: Promise<Body>
   // Node's state properties, as data kept in step with the private state by #sync()
   // (getters would have to be defined on each object: see pinMethods).
   headersSent = false
@@ -63,8 +61,9 @@ export class BridgeResponse extends EventEmitter {
   #queued = 0
   #needDrain = false
   #wake: (() => void) | null = null
-  #resolve!: (body: Body) => void
-  #reject!: (error: Error) => void
+  /** How the response started (its body) or failed, once it did; and who waits for it when that was not at once. */
+  #outcome: { body: Body } | { error: Error } | null = null
+  #waiting: { resolve: (body: Body) => void; reject: (error: Error) => void } | null = null
 
   constructor(req: BridgeRequest, socket: BridgeSocket, startResponse: StartResponse) {
     super()
@@ -72,11 +71,34 @@ export class BridgeResponse extends EventEmitter {
     this.req = req
     this.socket = this.connection = socket
     this.#startResponse = startResponse
-    this.body = new Promise<Body>((resolve, reject) => {
-      this.#resolve = resolve
-      this.#reject = reject
-    })
     socket.onDestroy = (error) => this.destroy(error)
+  }
+
+  /**
+   * The gateway body once the response started: at once when the listener
+   * ended it in the call (a sync Fastify or Express route, so the server
+   * gets a whole body without a promise), else a promise of it. Throws, or
+   * rejects, when the response failed before it started.
+   */
+  result(): Body | Promise<Body> {
+    const outcome = this.#outcome
+    if (outcome !== null) {
+      if ('body' in outcome) return outcome.body
+      throw outcome.error
+    }
+    return new Promise<Body>((resolve, reject) => {
+      this.#waiting = { resolve, reject }
+    })
+  }
+
+  #resolve(body: Body): void {
+    this.#outcome = { body }
+    this.#waiting?.resolve(body)
+  }
+
+  #reject(error: Error): void {
+    this.#outcome = { error }
+    this.#waiting?.reject(error)
   }
 
   // ---- head ----
@@ -270,7 +292,8 @@ export class BridgeResponse extends EventEmitter {
       return
     }
     if (chunks !== null) {
-      this.#resolve(Object.assign(chunks, { close: () => this.#close(true) }))
+      // The close functions are passed as arguments, not written as object properties: tsx names each such function it makes.
+      this.#resolve(withClose(chunks, () => this.#close(true)))
       return
     }
     this.#resolve({
@@ -350,6 +373,11 @@ export class BridgeResponse extends EventEmitter {
     this.socket.gone()
     process.nextTick(() => this.emit('close'))
   }
+}
+
+/** A whole body with its `close()`. */
+function withClose(chunks: Uint8Array[], close: () => void): Body {
+  return Object.assign(chunks, { close })
 }
 
 function toList(value: HeaderValue): string[] {

@@ -47,6 +47,6 @@ export function fromNode(listener: NodeListener): GatewayApp {
     } catch (error) {
       res.destroy(toError(error))
     }
-    return res.body
+    return res.result()
   }
 }
