@@ -60,13 +60,13 @@ const consoleErrors: ErrorStream = {
 export function toFetch(app: GatewayApp, options: FetchAdapterOptions = {}): FetchAppHandler {
   const errors = options.errors ?? consoleErrors
   const limit = options.maxBodySize ?? DEFAULT_BODY_LIMIT
-  const locals = new LocalAddresses()
+  const locals = new LocalAddresses(errors)
   const websockets = new FetchWebSockets(options.webSocket, errors)
   const handler: FetchHandler = (request, info) => {
     const call = new FetchCall(request, errors)
     let environ: Environ
     try {
-      environ = environOf(request, info, errors, limit, locals)
+      environ = environOf(request, info, limit, locals)
     } catch (error) {
       call.refuseFor(error)
       return call.response()
@@ -221,21 +221,21 @@ class FetchCall extends GatewayCall {
  */
 export function fetchEnviron(request: Request, info: unknown, errors: ErrorStream, limit = DEFAULT_BODY_LIMIT): Environ | null {
   try {
-    return environOf(request, info, errors, limit, new LocalAddresses())
+    return environOf(request, info, limit, new LocalAddresses(errors))
   } catch {
     return null
   }
 }
 
 /** The environ for a Fetch request; throws a 400 GatewayError when the path cannot be decoded. */
-function environOf(request: Request, info: unknown, errors: ErrorStream, limit: number, locals: LocalAddresses): Environ {
+function environOf(request: Request, info: unknown, limit: number, locals: LocalAddresses): Environ {
   const url = request.url
   // `request.url` is absolute; the target is what follows the authority, as sent (not re-encoded by URL).
   const scheme = url.indexOf('://')
   const slash = url.indexOf('/', scheme + 3)
   const host = slash < 0 ? url.slice(scheme + 3) : url.slice(scheme + 3, slash)
   const target = slash < 0 ? '/' : url.slice(slash)
-  const connection = locals.connection(info, host, url.charCodeAt(4) === 0x73 /* https: */, errors)
+  const connection = locals.connection(info, host, url.charCodeAt(4) === 0x73 /* https: */)
   const headers: string[] = []
   request.headers.forEach((value, name) => {
     headers.push(name, value)
@@ -297,13 +297,17 @@ class LocalAddresses {
   private lastInfo: unknown = undefined
   private lastHost = ''
   private lastHttps = false
-  private lastErrors: ErrorStream | null = null
   private last: ConnectionInfo | null = null
+  private readonly errors: ErrorStream
 
-  connection(info: unknown, host: string, https: boolean, errors: ErrorStream): ConnectionInfo {
+  constructor(errors: ErrorStream) {
+    this.errors = errors
+  }
+
+  connection(info: unknown, host: string, https: boolean): ConnectionInfo {
     const deno = denoRemote(info)
     const last = this.last
-    if (last !== null && deno === null && info === this.lastInfo && host === this.lastHost && https === this.lastHttps && errors === this.lastErrors) return last
+    if (last !== null && deno === null && info === this.lastInfo && host === this.lastHost && https === this.lastHttps) return last
     let serverName: string
     let serverPort: string
     let remote = deno ?? { address: '', port: '' }
@@ -325,14 +329,13 @@ class LocalAddresses {
       remoteAddr: remote.address,
       remotePort: remote.port,
       scheme: https ? 'https' : 'http',
-      errors,
+      errors: this.errors,
       multiprocess: false,
     }
     if (deno === null) {
       this.lastInfo = info
       this.lastHost = host
       this.lastHttps = https
-      this.lastErrors = errors
       this.last = connection
     }
     return connection

@@ -58,10 +58,8 @@ export interface ServerOptions {
   webSocket?: WebSocketOptions | false
 }
 
-export type ResolvedWebSocketOptions = WebSocketLimits
-
 /** Options with every default filled in. */
-export type ResolvedOptions = Required<Omit<ServerOptions, 'tls' | 'webSocket'>> & Pick<ServerOptions, 'tls'> & { webSocket: ResolvedWebSocketOptions | false }
+export type ResolvedOptions = Required<Omit<ServerOptions, 'tls' | 'webSocket'>> & Pick<ServerOptions, 'tls'> & { webSocket: WebSocketLimits | false }
 
 /**
  * The port postern listens on when none is given: `app.listen()` and the
@@ -120,10 +118,8 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
 }
 
 /** The core's check; a stalled send's bound defaults to the server's own `sendTimeout`. */
-function resolveWebSocket(options: WebSocketOptions | false | undefined, sendTimeout: number): ResolvedWebSocketOptions | false {
-  if (options === false) return false
-  if (options === undefined && sendTimeout === DEFAULT_SEND_TIMEOUT) return WEBSOCKET_DEFAULTS
-  return webSocketLimits(options, { ...WEBSOCKET_DEFAULTS, sendTimeout })
+function resolveWebSocket(options: WebSocketOptions | false | undefined, sendTimeout: number): WebSocketLimits | false {
+  return options === false ? false : webSocketLimits(options, { ...WEBSOCKET_DEFAULTS, sendTimeout })
 }
 
 function stripUndefined<T extends object>(options: T): Partial<T> {

@@ -22,10 +22,10 @@ import type { WebSocket } from 'ws'
 import type { Environ, GatewayApp } from '../gateway/spec.js'
 import { WEBSOCKET_KEY, type WebSocketAcceptOptions, type WebSocketUpgrade } from '../gateway/websocket.js'
 import type { ValidHandshake } from '../gateway/websocket-handshake.js'
+import type { WebSocketLimits } from '../gateway/websocket-limits.js'
 import { checkAcceptOptions, type AcceptChoice } from '../gateway/websocket-rules.js'
 import { TransportWebSocket } from '../gateway/websocket-transport.js'
 import { WsTransport, wsServerSetup } from '../gateway/websocket-ws.js'
-import type { ResolvedWebSocketOptions } from './options.js'
 import type { Exchange } from './exchange.js'
 
 /** What the upgrade needs of its connection. */
@@ -54,7 +54,7 @@ const EMPTY = Buffer.alloc(0)
  * connections are the server's). `serverLine` is the server's `Server: ...`
  * line with its CRLF, or ''.
  */
-export function makeWebSocketServer(options: ResolvedWebSocketOptions, serverLine = ''): WebSocketServer {
+export function makeWebSocketServer(options: WebSocketLimits, serverLine = ''): WebSocketServer {
   const setup = wsServerSetup(options, (request) => (request as UpgradeRequest).choice, serverLine.slice(0, -2))
   const wss = new WebSocketServer(setup.options)
   wss.on('headers', setup.headers)
@@ -71,7 +71,7 @@ export class PendingUpgrade implements WebSocketUpgrade {
   readonly ex: Exchange
   private readonly host: UpgradeHost
   private readonly handshake: ValidHandshake
-  private readonly options: ResolvedWebSocketOptions
+  private readonly options: WebSocketLimits
   private readonly wss: () => WebSocketServer
   private state = OFFERED
   /** When the app was called (0: not yet, it waits for the responses ahead of it). */
@@ -80,7 +80,7 @@ export class PendingUpgrade implements WebSocketUpgrade {
   private transport: WsTransport | null = null
   private shutdownSent = false
 
-  constructor(host: UpgradeHost, ex: Exchange, handshake: ValidHandshake, options: ResolvedWebSocketOptions, wss: () => WebSocketServer) {
+  constructor(host: UpgradeHost, ex: Exchange, handshake: ValidHandshake, options: WebSocketLimits, wss: () => WebSocketServer) {
     this.host = host
     this.ex = ex
     this.handshake = handshake
