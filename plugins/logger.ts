@@ -35,7 +35,7 @@ import { type Logger, type LoggerOptions, pino } from 'pino'
 import { describeError, errorStatus } from '../lib/gateway/errors.js'
 import { environKey, isToken, parseStatus } from '../lib/gateway/headers.js'
 import type { AppResult, Body, Chunk, Environ, ErrorStream, Headers, Middleware, StartResponse, Write } from '../lib/gateway/spec.js'
-import type { GatewayWebSocket, WebSocketAcceptOptions, WebSocketUpgrade } from '../lib/gateway/websocket.js'
+import { WEBSOCKET_KEY, type GatewayWebSocket, type WebSocketAcceptOptions, type WebSocketUpgrade } from '../lib/gateway/websocket.js'
 
 export type { Logger, LoggerOptions }
 
@@ -154,8 +154,8 @@ export function requestLogger(options: RequestLoggerOptions = {}): Middleware {
     const request = new RequestLog(root.child({ reqId: id }), environ, startResponse, echoName, echoLower, id)
     // Object.assign, not a spread followed by more keys: ~17× cheaper on Node 20's V8 (measured, 4.3 µs → 0.25 µs).
     const inner: Environ = Object.assign({}, environ, { [LOG_KEY]: request.log, [REQUEST_ID_KEY]: id, 'gateway.errors': request })
-    const offer = environ['gateway.websocket']
-    if (offer !== undefined) inner['gateway.websocket'] = request.watchUpgrade(offer)
+    const offer = environ[WEBSOCKET_KEY] as WebSocketUpgrade | undefined
+    if (offer !== undefined) inner[WEBSOCKET_KEY] = request.watchUpgrade(offer)
     let result: AppResult
     let then: unknown
     try {
