@@ -119,7 +119,10 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
 
 /** The core's check; a stalled send's bound defaults to the server's own `sendTimeout`. */
 function resolveWebSocket(options: WebSocketOptions | false | undefined, sendTimeout: number): WebSocketLimits | false {
-  return options === false ? false : webSocketLimits(options, { ...WEBSOCKET_DEFAULTS, sendTimeout })
+  if (options === false) return false
+  // Untouched defaults are the core's own object (one shared, frozen set), not a copy.
+  if (options === undefined && sendTimeout === DEFAULT_SEND_TIMEOUT) return WEBSOCKET_DEFAULTS
+  return webSocketLimits(options, { ...WEBSOCKET_DEFAULTS, sendTimeout })
 }
 
 function stripUndefined<T extends object>(options: T): Partial<T> {
