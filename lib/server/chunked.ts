@@ -244,7 +244,7 @@ export class ChunkedDecoder {
       return end
     }
     const consumed = sectionEnd - (this.trailerLen - take)
-    const trailers = sectionEnd === 2 ? NO_TRAILERS : parseFields(latin1(buf, 0, sectionEnd - 2), 0, sectionEnd - 2, this.maxTrailerFields, [], RAW)
+    const trailers = sectionEnd === 2 ? NO_TRAILERS : parseFields(buf, 0, latin1(buf, 0, sectionEnd - 2), 0, sectionEnd - 2, this.maxTrailerFields, [], RAW)
     this.trailerLen = 0
     this.state = C_DONE
     this.trailers = trailers

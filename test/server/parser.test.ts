@@ -62,3 +62,30 @@ t.test('header names are remembered, never their verdicts on other input', async
   t.match(whole('GET / HTTP/1.1\r\nHost: x\r\nX-Seen: bad\0\r\n\r\n').error?.message, /NUL in the value of header X-Seen/)
   t.match(whole('GET / HTTP/1.1\r\nHost: x\r\nX-Seen : ok\r\n\r\n').error?.message, /whitespace between/)
 })
+
+t.test('names remembered by position: a different name in the same place is read as sent, with its own meaning', async (t) => {
+  // One parser, one connection: each head reuses the positions the previous one filled.
+  const heads: RequestHead[] = []
+  const errors: string[] = []
+  const parser = new RequestParser(DEFAULTS, {
+    onHead: (head) => heads.push(head),
+    onBody: () => {},
+    onBodyEnd: () => {},
+    onError: (error: ParseError) => errors.push(error.message),
+  })
+  const send = (s: string) => parser.execute(Buffer.from(s, 'latin1'))
+  send('GET / HTTP/1.1\r\nHost: x\r\nX-Name: 1\r\n\r\n')
+  send('GET / HTTP/1.1\r\nHost: x\r\nX-Namex: 2\r\n\r\n') // longer, same prefix
+  send('GET / HTTP/1.1\r\nHost: x\r\nX-Nam: 3\r\n\r\n') // shorter
+  send('GET / HTTP/1.1\r\nHost: x\r\nx-name: 4\r\n\r\n') // other case: kept as sent
+  send('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok') // a framing field where X-Name was
+  send('GET / HTTP/1.1\r\nHost: x\r\nX-Name: 6\r\n\r\n')
+  t.same(errors, [])
+  t.same(
+    heads.map((h) => h.headers[2]),
+    ['X-Name', 'X-Namex', 'X-Nam', 'x-name', 'Content-Length', 'X-Name'],
+  )
+  t.equal(heads[4]!.contentLength, 2, 'Content-Length still frames the body in a place another name held')
+  send('GET / HTTP/1.1\r\nHost: x\r\nX-Name : 7\r\n\r\n')
+  t.match(errors[0], /whitespace between a header name and the colon/, 'a remembered name followed by a space is still refused')
+})
