@@ -242,14 +242,14 @@ function environOf(request: Request, info: unknown, limit: number, locals: Local
   })
   const method = request.method
   const input = new StreamInput(new RequestBody(request), null, limit)
-  const environ = buildEnviron(method, target, 'HTTP/1.1', headers, connection, input)
+  const bun = connection.remoteAddr === LATER ? (info as BunServer) : null
+  const environ = buildEnviron(method, target, 'HTTP/1.1', headers, connection, input, undefined, bun === null ? undefined : () => bunRemote(bun, request))
   // The URL's authority is the request's host: hosts put the Host header there, or an
   // absolute-form target's authority, which wins over Host (RFC 9112 §3.2.2).
   environ.HTTP_HOST = host
   // A GET or HEAD `Request` cannot carry a body (the Fetch standard), so its stream is not even looked at.
   if (/^\d+$/.test(environ.CONTENT_LENGTH)) input.length = Number(environ.CONTENT_LENGTH)
   else input.length = method === 'GET' || method === 'HEAD' || request.body === null ? 0 : null
-  if (connection.remoteAddr === LATER) remoteLater(environ, request, info as BunServer)
   return environ
 }
 
@@ -350,53 +350,8 @@ function denoRemote(info: unknown): { address: string; port: string } | null {
   return { address: deno.hostname, port: String(deno.port ?? '') }
 }
 
-/** The request and server behind an environ whose client address is read when asked. */
-const pendingRemote = new WeakMap<object, { request: Request; server: BunServer; address?: string; port?: string }>()
-
-function remoteKey(environ: object, key: 'address' | 'port'): string {
-  const pending = pendingRemote.get(environ)
-  if (pending === undefined) return ''
-  if (pending.address === undefined) {
-    const ip = pending.server.requestIP(pending.request)
-    pending.address = ip !== null && typeof ip.address === 'string' ? ip.address : ''
-    pending.port = ip !== null && ip.port !== undefined ? String(ip.port) : ''
-  }
-  return pending[key]!
-}
-
-function assigned(environ: object, key: string, value: unknown): void {
-  Object.defineProperty(environ, key, { configurable: true, enumerable: true, writable: true, value })
-}
-
-/** One set of accessors for every request (no closures per request): they find the request in `pendingRemote`. */
-const REMOTE_KEYS: PropertyDescriptorMap = {
-  REMOTE_ADDR: {
-    configurable: true,
-    enumerable: true,
-    get(this: object) {
-      return remoteKey(this, 'address')
-    },
-    set(this: object, value: unknown) {
-      assigned(this, 'REMOTE_ADDR', value)
-    },
-  },
-  REMOTE_PORT: {
-    configurable: true,
-    enumerable: true,
-    get(this: object) {
-      return remoteKey(this, 'port')
-    },
-    set(this: object, value: unknown) {
-      assigned(this, 'REMOTE_PORT', value)
-    },
-  },
-}
-
-/**
- * `REMOTE_ADDR` and `REMOTE_PORT` as keys that ask Bun on first read (and
- * stay assignable, for middleware that rewrites them behind a proxy).
- */
-function remoteLater(environ: Environ, request: Request, server: BunServer): void {
-  pendingRemote.set(environ, { request, server })
-  Object.defineProperties(environ, REMOTE_KEYS)
+/** The client's address from Bun (`requestIP`, a system call), asked only when the app reads it. */
+function bunRemote(server: BunServer, request: Request): { address: string; port: string } {
+  const ip = server.requestIP(request)
+  return { address: ip !== null && typeof ip.address === 'string' ? ip.address : '', port: ip !== null && ip.port !== undefined ? String(ip.port) : '' }
 }
