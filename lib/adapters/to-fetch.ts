@@ -12,6 +12,7 @@ import { buildEnviron, type ConnectionInfo } from '../gateway/environ.js'
 import { GatewayCall } from '../gateway/runner.js'
 import { chunkBytes, joinChunks } from '../gateway/chunks.js'
 import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
+import { EMPTY_INPUT } from '../gateway/empty-input.js'
 import { StreamInput } from '../gateway/stream-input.js'
 import { isBunServer, type BunServer } from './bun-server.js'
 import { FetchWebSockets } from './fetch-websocket.js'
@@ -241,15 +242,15 @@ function environOf(request: Request, info: unknown, limit: number, locals: Local
     headers.push(name, value)
   })
   const method = request.method
-  const input = new StreamInput(new RequestBody(request), null, limit)
+  // A GET or HEAD `Request` cannot carry a body (the Fetch standard), so its stream is not even looked at.
+  const bodiless = method === 'GET' || method === 'HEAD'
+  const input = bodiless ? EMPTY_INPUT : new StreamInput(new RequestBody(request), null, limit)
   const bun = connection.remoteAddr === LATER ? (info as BunServer) : null
   const environ = buildEnviron(method, target, 'HTTP/1.1', headers, connection, input, undefined, bun === null ? undefined : () => bunRemote(bun, request))
   // The URL's authority is the request's host: hosts put the Host header there, or an
   // absolute-form target's authority, which wins over Host (RFC 9112 §3.2.2).
   environ.HTTP_HOST = host
-  // A GET or HEAD `Request` cannot carry a body (the Fetch standard), so its stream is not even looked at.
-  if (/^\d+$/.test(environ.CONTENT_LENGTH)) input.length = Number(environ.CONTENT_LENGTH)
-  else input.length = method === 'GET' || method === 'HEAD' || request.body === null ? 0 : null
+  if (input instanceof StreamInput) input.length = /^\d+$/.test(environ.CONTENT_LENGTH) ? Number(environ.CONTENT_LENGTH) : request.body === null ? 0 : null
   return environ
 }
 

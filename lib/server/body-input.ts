@@ -255,14 +255,3 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
     }
   }
 }
-
-/** The input of a request without a body: shared, since there is nothing to read. */
-export const EMPTY_INPUT: GatewayInput = Object.freeze({
-  length: 0,
-  trailers: Object.freeze([]) as ReadonlyArray<readonly [string, string]>,
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return { next: () => Promise.resolve(DONE) }
-  },
-  bytes: () => Promise.resolve(new Uint8Array(0)),
-  text: () => Promise.resolve(''),
-})
