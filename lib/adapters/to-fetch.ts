@@ -238,19 +238,24 @@ function environOf(request: Request, info: unknown, limit: number, locals: Local
   const target = slash < 0 ? '/' : url.slice(slash)
   const connection = locals.connection(info, host, url.charCodeAt(4) === 0x73 /* https: */)
   const headers: string[] = []
+  let declared = false
   request.headers.forEach((value, name) => {
     headers.push(name, value)
+    if (name === 'content-length') declared = true
   })
   const method = request.method
-  // A GET or HEAD `Request` cannot carry a body (the Fetch standard), so its stream is not even looked at.
-  const bodiless = method === 'GET' || method === 'HEAD'
-  const input = bodiless ? EMPTY_INPUT : new StreamInput(new RequestBody(request), null, limit)
+  // A GET or HEAD `Request` cannot carry a body (the Fetch standard): unless its headers declare
+  // a length, which the input must then agree with, it gets the shared empty input.
+  const input = (method === 'GET' || method === 'HEAD') && !declared ? EMPTY_INPUT : new StreamInput(new RequestBody(request), null, limit)
   const bun = connection.remoteAddr === LATER ? (info as BunServer) : null
   const environ = buildEnviron(method, target, 'HTTP/1.1', headers, connection, input, undefined, bun === null ? undefined : () => bunRemote(bun, request))
   // The URL's authority is the request's host: hosts put the Host header there, or an
   // absolute-form target's authority, which wins over Host (RFC 9112 §3.2.2).
   environ.HTTP_HOST = host
-  if (input instanceof StreamInput) input.length = /^\d+$/.test(environ.CONTENT_LENGTH) ? Number(environ.CONTENT_LENGTH) : request.body === null ? 0 : null
+  if (input instanceof StreamInput) {
+    if (/^\d+$/.test(environ.CONTENT_LENGTH)) input.length = Number(environ.CONTENT_LENGTH)
+    else input.length = method === 'GET' || method === 'HEAD' || request.body === null ? 0 : null
+  }
   return environ
 }
 

@@ -54,6 +54,8 @@ interface KnownName {
  */
 const KNOWN_NAMES = new Map<string, KnownName>()
 const KNOWN_NAMES_MAX = 2048
+/** Longer names are checked each time: 2048 of them at the head size limit would keep megabytes for good. */
+const KNOWN_NAME_MAX_LENGTH = 64
 
 /**
  * The last head's names by position. A client sends the same names in the
@@ -161,7 +163,7 @@ export function parseFields(
       if (colon === pos || buf[k] !== COLON) diagnoseField(text.slice(pos, lineEnd))
       name = text.slice(pos, colon)
       let known = KNOWN_NAMES.get(name)
-      if (known === undefined && KNOWN_NAMES.size < KNOWN_NAMES_MAX) {
+      if (known === undefined && KNOWN_NAMES.size < KNOWN_NAMES_MAX && name.length <= KNOWN_NAME_MAX_LENGTH) {
         const own = ownString(name)
         known = { name: own, bytes: Buffer.from(own, 'latin1'), kind: fieldKind(own) }
         KNOWN_NAMES.set(own, known)

@@ -332,3 +332,27 @@ for (const name of ['bun', 'deno'] as const) {
     t.ok(await runtime.waitFor('CLOSED /infinite'), 'close() was called after the client went away')
   })
 }
+
+t.test('in process: a GET or HEAD is given no body to read, unless its headers declare one', async (t) => {
+  const { validate } = await import('../../lib/gateway/validate.js')
+  for (const method of ['GET', 'HEAD']) {
+    for (const declared of [undefined, '5']) {
+      const seen: { length?: number | null; contentLength?: string; violations: string[] } = { violations: [] }
+      const app = validate(
+        (environ, startResponse) => {
+          seen.length = environ['gateway.input'].length
+          seen.contentLength = environ.CONTENT_LENGTH
+          startResponse('204 No Content', [])
+          return []
+        },
+        { onViolation: (v) => seen.violations.push(v.message) },
+      )
+      const headers: Record<string, string> = declared === undefined ? {} : { 'content-length': declared }
+      const response = await toFetch(app)(new Request('http://localhost/p', { method, headers }))
+      t.equal(response.status, 204, `${method} ${declared ?? 'without a length'}: answered`)
+      t.equal(seen.length, declared === undefined ? 0 : 5, `${method}: gateway.input.length agrees with the headers`)
+      t.equal(seen.contentLength, declared ?? '', `${method}: CONTENT_LENGTH as sent`)
+      t.same(seen.violations, [], `${method}: validate() finds nothing wrong`)
+    }
+  }
+})
