@@ -92,13 +92,21 @@ export class BridgeResponse extends EventEmitter {
   }
 
   #resolve(body: Body): void {
-    this.#outcome = { body }
-    this.#waiting?.resolve(body)
+    const waiting = this.#waiting
+    if (waiting === null) this.#outcome ??= { body }
+    else {
+      this.#waiting = null
+      waiting.resolve(body)
+    }
   }
 
   #reject(error: Error): void {
-    this.#outcome = { error }
-    this.#waiting?.reject(error)
+    const waiting = this.#waiting
+    if (waiting === null) this.#outcome ??= { error }
+    else {
+      this.#waiting = null
+      waiting.reject(error)
+    }
   }
 
   // ---- head ----
