@@ -83,6 +83,7 @@ export class BridgeResponse extends EventEmitter {
   result(): Body | Promise<Body> {
     const outcome = this.#outcome
     if (outcome !== null) {
+      this.#outcome = null // handed on: the response keeps no reference to it
       if ('body' in outcome) return outcome.body
       throw outcome.error
     }
@@ -93,7 +94,7 @@ export class BridgeResponse extends EventEmitter {
 
   #resolve(body: Body): void {
     const waiting = this.#waiting
-    if (waiting === null) this.#outcome ??= { body }
+    if (waiting === null) this.#outcome = { body }
     else {
       this.#waiting = null
       waiting.resolve(body)
@@ -102,7 +103,7 @@ export class BridgeResponse extends EventEmitter {
 
   #reject(error: Error): void {
     const waiting = this.#waiting
-    if (waiting === null) this.#outcome ??= { error }
+    if (waiting === null) this.#outcome = { error }
     else {
       this.#waiting = null
       waiting.reject(error)

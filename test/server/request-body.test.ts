@@ -8,6 +8,7 @@ import t from 'tap'
 import { createHash } from 'node:crypto'
 import type { GatewayApp } from '../../lib/gateway/spec.js'
 import { GatewayError } from '../../lib/gateway/spec.js'
+import { RequestInput } from '../../lib/server/body-input.js'
 import { connectionHas, header } from '../helpers/raw.js'
 import { serve, echoBody, json, sleep, within } from '../helpers/server.js'
 
@@ -339,4 +340,21 @@ t.test('bytes(limit) over the limit on a keep-alive connection: no desync with t
   if (r.responses.length === 2) t.equal(r.responses[1]?.body.toString(), '/next read')
   else t.ok(connectionHas(r.responses[0]!, 'close') && r.closed, 'or: Connection: close and closed')
   t.notMatch(r.raw, /smuggled/)
+})
+
+t.test('unread small chunks are copied out of the read buffer, in order, whatever the parser does with it next', async (t) => {
+  const owner = { inputFirstRead() {}, inputFull() {}, inputDrained() {} }
+  const input = new RequestInput(owner, 6, 1024)
+  const read = Buffer.from('aa') // the socket's read buffer, reused for the next read
+  input.push(read)
+  read.write('xx') // the next read lands in the same memory
+  const next = Buffer.from('bb')
+  input.push(next)
+  next.write('yy')
+  input.push(Buffer.from('cc'))
+  input.end([])
+  const chunks: string[] = []
+  for await (const chunk of input) chunks.push(Buffer.from(chunk).toString())
+  t.equal(chunks.join(''), 'aabbcc', 'every byte as sent, in order')
+  t.equal(chunks[0], 'aa', 'the first small chunk is a copy of its own')
 })
