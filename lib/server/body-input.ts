@@ -55,8 +55,6 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
   private tailStart = 0
   private tailEnd = 0
   private open = false
-  /** The first small chunk was copied on its own (later ones share {@link tail}). */
-  private copiedOne = false
   private collector: Collector | null = null
   private ended = false
   private failure: GatewayError | null = null
@@ -165,11 +163,10 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
       this.chunks[this.chunks.length - 1] = tail.subarray(this.tailStart, this.tailEnd)
       return
     }
-    if (tail === null && !this.copiedOne) {
-      // The first small chunk, most often the whole body (a JSON POST): a copy of its own size,
-      // from Node's shared pool. A 16 KiB buffer for it cost a new ArrayBuffer per request, and
-      // the garbage collector most of a POST's time.
-      this.copiedOne = true
+    if (tail === null && this.chunks.length === 0) {
+      // A first small chunk with nothing queued, most often the whole body (a JSON POST): a copy
+      // of its own size, from Node's shared pool. A 16 KiB buffer for it cost a new ArrayBuffer
+      // per request, and the garbage collector most of a POST's time. Later ones coalesce.
       this.chunks.push(Buffer.from(chunk))
       return
     }
