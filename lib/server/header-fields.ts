@@ -65,13 +65,6 @@ const KNOWN_NAME_MAX_LENGTH = 64
 const lastNames: (KnownName | undefined)[] = []
 const LAST_NAMES_MAX = 64
 
-/** A copy of `name` that keeps no larger string alive (a slice may point into the whole head). */
-function ownString(name: string): string {
-  const holder: Record<string, true> = { [name]: true }
-  for (const key in holder) return key
-  return name
-}
-
 function fieldKind(name: string): number {
   // Gate on length and first letter so that most names need no lower-casing.
   const first = name.charCodeAt(0) | 0x20
@@ -120,7 +113,7 @@ const BAD_VALUE_CHAR_RE = /[\x00-\x08\x0a-\x1f\x7f]/
  * adds two numbers to it: the field's index in `out`, then its kind.
  */
 export function parseFields(
-  buf: Uint8Array,
+  buf: Buffer,
   base: number,
   text: string,
   start: number,
@@ -164,7 +157,8 @@ export function parseFields(
       name = text.slice(pos, colon)
       let known = KNOWN_NAMES.get(name)
       if (known === undefined && KNOWN_NAMES.size < KNOWN_NAMES_MAX && name.length <= KNOWN_NAME_MAX_LENGTH) {
-        const own = ownString(name)
+        // A string of its own, read again from the bytes: a slice of the head would keep the whole head alive.
+        const own = latin1(buf, base + pos, base + colon)
         known = { name: own, bytes: Buffer.from(own, 'latin1'), kind: fieldKind(own) }
         KNOWN_NAMES.set(own, known)
       }
