@@ -7,6 +7,7 @@
  * prototype, it stays ours.
  */
 import { describeError } from '../gateway/errors.js'
+import { checkHeader } from '../gateway/headers.js'
 
 /** Each class's methods, read once rather than per object. */
 const methodsOf = new WeakMap<object, Array<[string | symbol, unknown]>>()
@@ -47,4 +48,27 @@ export function toError(error: unknown): Error {
     // a Proxy whose getPrototypeOf trap throws: not an Error we can use
   }
   return new Error(describeError(error), { cause: error })
+}
+
+/** A header value as Node's `setHeader` takes it. */
+export type HeaderValue = string | number | readonly string[]
+
+/** A header value as its list of strings. */
+export function toList(value: HeaderValue): string[] {
+  return Array.isArray(value) ? value.map(String) : [String(value)]
+}
+
+/** Refuses a header value Node would refuse, with Node's error code. */
+export function checkValue(name: string, value: HeaderValue): void {
+  for (const item of toList(value)) {
+    const problem = checkHeader(name, item)
+    if (problem !== null) throw Object.assign(new TypeError(problem), { code: 'ERR_INVALID_CHAR' })
+  }
+}
+
+/** A chunk given to `write()`/`end()` as bytes, refused with Node's error code when it is neither string nor bytes. */
+export function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk
+  if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8')
+  throw Object.assign(new TypeError(`the chunk must be a string, Buffer or Uint8Array, got ${chunk === null ? 'null' : typeof chunk}`), { code: 'ERR_INVALID_ARG_TYPE' })
 }

@@ -7,13 +7,12 @@
 import { EventEmitter } from 'node:events'
 import { STATUS_CODES } from 'node:http'
 import type { Body, Headers, StartResponse } from '../gateway/spec.js'
-import { checkHeader, isHopByHop, parseStatus } from '../gateway/headers.js'
+import { isHopByHop, parseStatus } from '../gateway/headers.js'
 import { hasNoBody } from '../gateway/rules.js'
-import { pinMethods, toError } from './from-node-emulation.js'
+import { checkValue, pinMethods, toBytes, toError, toList, type HeaderValue } from './from-node-emulation.js'
 import type { BridgeRequest } from './from-node-request.js'
 import type { BridgeSocket } from './from-node-socket.js'
 
-type HeaderValue = string | number | readonly string[]
 type Callback = (error?: Error | null) => void
 
 /**
@@ -387,21 +386,4 @@ export class BridgeResponse extends EventEmitter {
 /** A whole body with its `close()`. */
 function withClose(chunks: Uint8Array[], close: () => void): Body {
   return Object.assign(chunks, { close })
-}
-
-function toList(value: HeaderValue): string[] {
-  return Array.isArray(value) ? value.map(String) : [String(value)]
-}
-
-function checkValue(name: string, value: HeaderValue): void {
-  for (const item of toList(value)) {
-    const problem = checkHeader(name, item)
-    if (problem !== null) throw Object.assign(new TypeError(problem), { code: 'ERR_INVALID_CHAR' })
-  }
-}
-
-function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk
-  if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8')
-  throw Object.assign(new TypeError(`the chunk must be a string, Buffer or Uint8Array, got ${chunk === null ? 'null' : typeof chunk}`), { code: 'ERR_INVALID_ARG_TYPE' })
 }
