@@ -69,6 +69,14 @@ export function parseStatus(status: unknown): number {
 const environKeys = new Map<string, string>()
 
 /**
+ * The longest header name any per-name cache keeps (the parser's, the
+ * environ's, this file's). Caches are bounded in entries; without this, a
+ * client sending a new long name with every request (up to the head size
+ * limit, 16 KiB) would fill them with megabytes that are kept for good.
+ */
+export const CACHED_NAME_MAX = 64
+
+/**
  * The environ key of a request header field: `HTTP_` and the name
  * upper-cased with `-` as `_` (`User-Agent` → `HTTP_USER_AGENT`). Every
  * server, adapter and view uses this one conversion; results are cached.
@@ -77,7 +85,7 @@ export function environKey(name: string): string {
   let key = environKeys.get(name)
   if (key === undefined) {
     key = `HTTP_${name.toUpperCase().replace(/-/g, '_')}`
-    if (environKeys.size < 4096) environKeys.set(name, key)
+    if (environKeys.size < 4096 && name.length <= CACHED_NAME_MAX) environKeys.set(name, key)
   }
   return key
 }

@@ -8,7 +8,7 @@
  * tells the head parser which fields frame the message ({@link H_HOST},
  * {@link H_CONTENT_LENGTH}, …), so that parser never compares names itself.
  */
-import { TOKEN } from '../gateway/headers.js'
+import { CACHED_NAME_MAX, TOKEN } from '../gateway/headers.js'
 import { ParseError } from './parse-error.js'
 
 const CR = 13
@@ -54,8 +54,6 @@ interface KnownName {
  */
 const KNOWN_NAMES = new Map<string, KnownName>()
 const KNOWN_NAMES_MAX = 2048
-/** Longer names are checked each time: 2048 of them at the head size limit would keep megabytes for good. */
-const KNOWN_NAME_MAX_LENGTH = 64
 
 /**
  * The last head's names by position. A client sends the same names in the
@@ -156,7 +154,7 @@ export function parseFields(
       if (colon === pos || buf[k] !== COLON) diagnoseField(text.slice(pos, lineEnd))
       name = text.slice(pos, colon)
       let known = KNOWN_NAMES.get(name)
-      if (known === undefined && KNOWN_NAMES.size < KNOWN_NAMES_MAX && name.length <= KNOWN_NAME_MAX_LENGTH) {
+      if (known === undefined && KNOWN_NAMES.size < KNOWN_NAMES_MAX && name.length <= CACHED_NAME_MAX) {
         // A string of its own, read again from the bytes: a slice of the head would keep the whole head alive.
         const own = latin1(buf, base + pos, base + colon)
         known = { name: own, bytes: Buffer.from(own, 'latin1'), kind: fieldKind(own) }
