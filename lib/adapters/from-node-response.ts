@@ -14,6 +14,8 @@ import type { BridgeRequest } from './from-node-request.js'
 import type { BridgeSocket } from './from-node-socket.js'
 
 type Callback = (error?: Error | null) => void
+/** How a response started (its body) or failed. */
+type Outcome = { body: Body } | { error: Error }
 
 /**
  * The response. Head: `statusCode`, `setHeader`…, fixed by `writeHead` (or
@@ -61,7 +63,7 @@ export class BridgeResponse extends EventEmitter {
   #needDrain = false
   #wake: (() => void) | null = null
   /** How the response started (its body) or failed, once it did; and who waits for it when that was not at once. */
-  #outcome: { body: Body } | { error: Error } | null = null
+  #outcome: Outcome | null = null
   #waiting: { resolve: (body: Body) => void; reject: (error: Error) => void } | null = null
 
   constructor(req: BridgeRequest, socket: BridgeSocket, startResponse: StartResponse) {
@@ -91,22 +93,16 @@ export class BridgeResponse extends EventEmitter {
     })
   }
 
-  #resolve(body: Body): void {
+  /** The first outcome wins, as with a promise: kept for `result()`, or handed to whoever waits in it. */
+  #settle(outcome: Outcome): void {
     const waiting = this.#waiting
-    if (waiting === null) this.#outcome = { body }
-    else {
-      this.#waiting = null
-      waiting.resolve(body)
+    if (waiting === null) {
+      this.#outcome = outcome
+      return
     }
-  }
-
-  #reject(error: Error): void {
-    const waiting = this.#waiting
-    if (waiting === null) this.#outcome = { error }
-    else {
-      this.#waiting = null
-      waiting.reject(error)
-    }
+    this.#waiting = null
+    if ('body' in outcome) waiting.resolve(outcome.body)
+    else waiting.reject(outcome.error)
   }
 
   // ---- head ----
@@ -243,7 +239,7 @@ export class BridgeResponse extends EventEmitter {
     const failure = error ?? new Error('the response was destroyed before it was complete')
     if (!this.#started) {
       this.#started = true
-      this.#reject(failure)
+      this.#settle({ error: failure })
     } else if (!this.#finished) this.#error = failure
     this.#close(false)
     return this
@@ -301,17 +297,19 @@ export class BridgeResponse extends EventEmitter {
     }
     if (chunks !== null) {
       // The close functions are passed as arguments, not written as object properties: tsx names each such function it makes.
-      this.#resolve(withClose(chunks, () => this.#close(true)))
+      this.#settle({ body: withClose(chunks, () => this.#close(true)) })
       return
     }
-    this.#resolve({
-      [Symbol.asyncIterator]: () => ({ next: () => this.#next() }),
-      close: () => this.#close(this.#finished),
+    this.#settle({
+      body: {
+        [Symbol.asyncIterator]: () => ({ next: () => this.#next() }),
+        close: () => this.#close(this.#finished),
+      },
     })
   }
 
   #fail(error: Error): void {
-    this.#reject(error)
+    this.#settle({ error })
     this.#close(false)
   }
 
