@@ -4,6 +4,7 @@
  * inverse of `environKey` in lib/gateway/headers.ts, written once.
  */
 import type { Environ, Headers } from '../gateway/spec.js'
+import { cacheTakes } from '../gateway/headers.js'
 
 /**
  * Each `HTTP_*` key as a lower-case field name (`HTTP_USER_AGENT` →
@@ -25,14 +26,15 @@ export function environHeaders(environ: Environ): Headers {
   return headers
 }
 
-/** `HTTP_*` key → field name, converted once per key (bounded: a flood of new names only stops the caching). */
+/** `HTTP_*` key → field name, converted once per key (bounded by the core's rule for name caches). */
 const names = new Map<string, string>()
+const NAMES_MAX = 1024
 
 function fieldName(key: string): string {
   let name = names.get(key)
   if (name === undefined) {
     name = key.slice(5).toLowerCase().replace(/_/g, '-')
-    if (names.size < 1024) names.set(key, name)
+    if (cacheTakes(names, NAMES_MAX, key)) names.set(key, name)
   }
   return name
 }

@@ -13,7 +13,7 @@
  */
 import type { Environ, ErrorStream, GatewayInput } from './spec.js'
 import { GATEWAY_VERSION, GatewayError } from './spec.js'
-import { CACHED_NAME_MAX, environKey } from './headers.js'
+import { cacheTakes, environKey } from './headers.js'
 import { decodePath, splitTarget } from './target.js'
 
 /** What a server knows of the connection a request came on, once for every request it carries. */
@@ -66,7 +66,7 @@ function envKey(name: string): string | number {
   else if (name.includes('_') || name.charCodeAt(0) === 0x3a /* : */)
     key = KEY_DROP // `_` would alias the `-` spelling; other pseudo-headers are in the CGI keys
   else key = environKey(name)
-  if (keyCache.size < KEY_CACHE_MAX && name.length <= CACHED_NAME_MAX) keyCache.set(name, key)
+  if (cacheTakes(keyCache, KEY_CACHE_MAX, name)) keyCache.set(name, key)
   return key
 }
 

@@ -70,11 +70,25 @@ const environKeys = new Map<string, string>()
 
 /**
  * The longest header name any per-name cache keeps (the parser's, the
- * environ's, this file's). Caches are bounded in entries; without this, a
- * client sending a new long name with every request (up to the head size
- * limit, 16 KiB) would fill them with megabytes that are kept for good.
+ * environ's, this file's, the adapters' field names). Caches are bounded in
+ * entries; without this, a client sending a new long name with every
+ * request (up to the head size limit, 16 KiB) would fill them with
+ * megabytes that are kept for good.
  */
 export const CACHED_NAME_MAX = 64
+
+/**
+ * Whether a per-name cache takes `name` as one more entry: it has room
+ * (fewer than `max` entries) and the name is short (CACHED_NAME_MAX). The
+ * one rule every such cache keeps, so a flood of new names only stops the
+ * caching.
+ */
+export function cacheTakes(cache: { readonly size: number }, max: number, name: string): boolean {
+  return cache.size < max && name.length <= CACHED_NAME_MAX
+}
+
+/** Entries of `environKey`'s cache. */
+const ENVIRON_KEYS_MAX = 4096
 
 /**
  * The environ key of a request header field: `HTTP_` and the name
@@ -85,7 +99,7 @@ export function environKey(name: string): string {
   let key = environKeys.get(name)
   if (key === undefined) {
     key = `HTTP_${name.toUpperCase().replace(/-/g, '_')}`
-    if (environKeys.size < 4096 && name.length <= CACHED_NAME_MAX) environKeys.set(name, key)
+    if (cacheTakes(environKeys, ENVIRON_KEYS_MAX, name)) environKeys.set(name, key)
   }
   return key
 }

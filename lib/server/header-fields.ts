@@ -8,7 +8,7 @@
  * tells the head parser which fields frame the message ({@link H_HOST},
  * {@link H_CONTENT_LENGTH}, …), so that parser never compares names itself.
  */
-import { CACHED_NAME_MAX, TOKEN } from '../gateway/headers.js'
+import { TOKEN, cacheTakes } from '../gateway/headers.js'
 import { ParseError } from './parse-error.js'
 
 const CR = 13
@@ -154,7 +154,7 @@ export function parseFields(
       if (colon === pos || buf[k] !== COLON) diagnoseField(text.slice(pos, lineEnd))
       name = text.slice(pos, colon)
       let known = KNOWN_NAMES.get(name)
-      if (known === undefined && KNOWN_NAMES.size < KNOWN_NAMES_MAX && name.length <= CACHED_NAME_MAX) {
+      if (known === undefined && cacheTakes(KNOWN_NAMES, KNOWN_NAMES_MAX, name)) {
         // A string of its own, read again from the bytes: a slice of the head would keep the whole head alive.
         const own = latin1(buf, base + pos, base + colon)
         known = { name: own, bytes: Buffer.from(own, 'latin1'), kind: fieldKind(own) }
