@@ -155,9 +155,10 @@ export function parseFields(
       name = text.slice(pos, colon)
       let known = KNOWN_NAMES.get(name)
       if (known === undefined && cacheTakes(KNOWN_NAMES, KNOWN_NAMES_MAX, name)) {
-        // A string of its own, read again from the bytes: a slice of the head would keep the whole head alive.
+        // A string and bytes of its own: a slice of the head would keep the whole head alive, and a
+        // Buffer.from copy is carved from Node's shared pool, whose 8 KiB block (other requests' bytes) it would keep.
         const own = latin1(buf, base + pos, base + colon)
-        known = { name: own, bytes: Buffer.from(own, 'latin1'), kind: fieldKind(own) }
+        known = { name: own, bytes: new Uint8Array(buf.subarray(base + pos, base + colon)), kind: fieldKind(own) }
         KNOWN_NAMES.set(own, known)
       }
       if (known === undefined) kind = fieldKind(name)
