@@ -154,7 +154,7 @@ export function requestLogger(options: RequestLoggerOptions = {}): Middleware {
     const request = new RequestLog(root.child({ reqId: id }), environ, startResponse, echoName, echoLower, id)
     // Object.assign, not a spread followed by more keys: ~17× cheaper on Node 20's V8 (measured, 4.3 µs → 0.25 µs).
     const inner: Environ = Object.assign({}, environ, { [LOG_KEY]: request.log, [REQUEST_ID_KEY]: id, 'gateway.errors': request })
-    const offer = environ[WEBSOCKET_KEY] as WebSocketUpgrade | undefined
+    const offer = environ[WEBSOCKET_KEY]
     if (offer !== undefined) inner[WEBSOCKET_KEY] = request.watchUpgrade(offer)
     let result: AppResult
     let then: unknown

@@ -43,7 +43,7 @@ export function fromFetch(app: FetchApp | { fetch: FetchApp }): GatewayApp {
       return ['Bad Request']
     }
     aborter.attach(request)
-    const upgrade = environ[WEBSOCKET_KEY] as WebSocketUpgrade | undefined
+    const upgrade = environ[WEBSOCKET_KEY]
     if (upgrade !== undefined) {
       let accepted = false
       const offer: WebSocketUpgrade = {

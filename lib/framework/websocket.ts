@@ -18,7 +18,7 @@
  */
 import type FindMyWay from 'find-my-way'
 import type { Environ } from '../gateway/spec.js'
-import { type GatewayWebSocket, WEBSOCKET_KEY, type WebSocketUpgrade } from '../gateway/websocket.js'
+import { type GatewayWebSocket, WEBSOCKET_KEY } from '../gateway/websocket.js'
 import { WebSocketClosedError } from '../gateway/websocket-transport.js'
 import type { RouterOptions } from '../../plugins/router.js'
 import { runOnError, type ErrorBody } from './error-handler.js'
@@ -158,7 +158,7 @@ export const upgradeRequired: Handler = (req, reply) => {
  */
 export function acceptingHandler(route: WebSocketRoute, onResponse: readonly RequestHook[], onError: readonly ErrorHook[]): Handler {
   return (req, reply) => {
-    const upgrade = req.environ[WEBSOCKET_KEY] as WebSocketUpgrade | undefined
+    const upgrade = req.environ[WEBSOCKET_KEY]
     // Middleware above may have taken the offer away; then this is a plain request.
     if (upgrade === undefined) return upgradeRequired(req, reply)
     const protocol = route.protocol?.(upgrade.protocols, req)

@@ -6,7 +6,8 @@
  */
 import type { GatewayInput } from './spec.js'
 
-const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined })
+/** The end of an iteration, one frozen object for every input and body that ends. */
+export const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined })
 
 /** The input of a request without a body. */
 export const EMPTY_INPUT: GatewayInput = Object.freeze({

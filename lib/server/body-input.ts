@@ -7,6 +7,7 @@
 import type { GatewayInput } from '../gateway/spec.js'
 import type { GatewayError } from '../gateway/spec.js'
 import { BodyCollector, bodyTooLarge } from '../gateway/body-collector.js'
+import { DONE } from '../gateway/empty-input.js'
 
 /** Unread bytes above which the socket is paused. */
 export const HIGH_WATER = 64 * 1024
@@ -22,8 +23,6 @@ export interface InputOwner {
 }
 
 type Pending = { resolve(result: IteratorResult<Uint8Array>): void; reject(error: unknown): void }
-
-const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined })
 
 /** Chunks smaller than this are copied together, so many tiny chunks cost their bytes, not an object each. */
 const SMALL_CHUNK = 4 * 1024

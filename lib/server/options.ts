@@ -121,7 +121,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
 function resolveWebSocket(options: WebSocketOptions | false | undefined, sendTimeout: number): WebSocketLimits | false {
   if (options === false) return false
   // Untouched defaults are the core's own object (one shared, frozen set), not a copy.
-  if (options === undefined && sendTimeout === DEFAULT_SEND_TIMEOUT) return WEBSOCKET_DEFAULTS
+  if (options === undefined && sendTimeout === WEBSOCKET_DEFAULTS.sendTimeout) return WEBSOCKET_DEFAULTS
   return webSocketLimits(options, { ...WEBSOCKET_DEFAULTS, sendTimeout })
 }
 

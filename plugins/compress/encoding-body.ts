@@ -6,6 +6,7 @@
 import type zlib from 'node:zlib'
 import type { Body, Chunk } from '../../lib/gateway/spec.js'
 import { chunkLength } from '../../lib/gateway/rules.js'
+import { DONE } from '../../lib/gateway/empty-input.js'
 
 export type CompressionEncoding = 'br' | 'gzip' | 'deflate'
 
@@ -26,7 +27,6 @@ export function toBuffer(chunk: Chunk): Buffer {
   return typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
 }
 
-const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined }) as IteratorReturnResult<undefined>
 const CLOSED: unique symbol = Symbol('closed')
 const IDLE: unique symbol = Symbol('idle')
 
