@@ -8,7 +8,7 @@
 import type { Chunk, Environ, ErrorStream, GatewayApp } from '../gateway/spec.js'
 import { STATUS_TEXT } from '../gateway/headers.js'
 import { writeLog } from '../gateway/errors.js'
-import { buildEnviron, type ConnectionInfo } from '../gateway/environ.js'
+import { buildEnviron, declaredLength, type ConnectionInfo } from '../gateway/environ.js'
 import { GatewayCall } from '../gateway/runner.js'
 import { chunkBytes, joinChunks } from '../gateway/chunks.js'
 import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
@@ -252,10 +252,7 @@ function environOf(request: Request, info: unknown, limit: number, locals: Local
   // The URL's authority is the request's host: hosts put the Host header there, or an
   // absolute-form target's authority, which wins over Host (RFC 9112 §3.2.2).
   environ.HTTP_HOST = host
-  if (input instanceof StreamInput) {
-    if (/^\d+$/.test(environ.CONTENT_LENGTH)) input.length = Number(environ.CONTENT_LENGTH)
-    else input.length = method === 'GET' || method === 'HEAD' || request.body === null ? 0 : null
-  }
+  if (input instanceof StreamInput) input.length = declaredLength(environ) ?? (method === 'GET' || method === 'HEAD' || request.body === null ? 0 : null)
   return environ
 }
 

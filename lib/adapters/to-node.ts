@@ -12,7 +12,7 @@ import { constants as h2constants, type Http2ServerRequest, type Http2ServerResp
 import { GatewayError, type Chunk, type Environ, type Headers, type ErrorStream, type GatewayApp } from '../gateway/spec.js'
 import { STATUS_TEXT } from '../gateway/headers.js'
 import { stderrStream, writeLog } from '../gateway/errors.js'
-import { buildEnviron, MALFORMED_PATH, type ConnectionInfo, type Mount } from '../gateway/environ.js'
+import { buildEnviron, declaredLength, MALFORMED_PATH, type ConnectionInfo, type Mount } from '../gateway/environ.js'
 import { GatewayCall } from '../gateway/runner.js'
 import { joinChunks } from '../gateway/chunks.js'
 import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
@@ -272,10 +272,11 @@ export function environOf(req: NodeRequest, options: NodeAdapterOptions, errors:
   }
   const input = new StreamInput(req, null, options.maxBodySize ?? DEFAULT_BODY_LIMIT, () => pairs(req.rawTrailers))
   const environ = buildEnviron(req.method ?? 'GET', req.url ?? '/', `HTTP/${req.httpVersion}`, req.rawHeaders, info, input, mount)
-  let length: number | null
-  if (/^\d+$/.test(environ.CONTENT_LENGTH)) length = Number(environ.CONTENT_LENGTH)
-  else if (req.httpVersionMajor >= 2) length = (req as Http2ServerRequest).stream.endAfterHeaders ? 0 : null
-  else length = environ.HTTP_TRANSFER_ENCODING !== undefined ? null : 0
+  let length = declaredLength(environ)
+  if (length === null) {
+    if (req.httpVersionMajor >= 2) length = (req as Http2ServerRequest).stream.endAfterHeaders ? 0 : null
+    else length = environ.HTTP_TRANSFER_ENCODING !== undefined ? null : 0
+  }
   input.length = length
   return environ
 }

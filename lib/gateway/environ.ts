@@ -230,6 +230,16 @@ function authorityOf(target: string): string {
   return at < 0 ? authority : authority.slice(at + 1)
 }
 
+/**
+ * The body length `CONTENT_LENGTH` declares, or null when it declares none
+ * a server could frame by (empty, or not digits, such as a combined
+ * `'5, 5'`): what an adapter gives `gateway.input.length`.
+ */
+export function declaredLength(environ: Environ): number | null {
+  const value = environ.CONTENT_LENGTH
+  return value !== '' && /^\d+$/.test(value) ? Number(value) : null
+}
+
 /** `'007'` → `'7'`; anything but digits is kept as sent. */
 function canonicalLength(value: string): string {
   if (value.length > 1 && value.charCodeAt(0) === 0x30 && /^\d+$/.test(value)) return String(Number(value))
