@@ -247,7 +247,7 @@ function environOf(request: Request, info: unknown, limit: number, locals: Local
   // A GET or HEAD `Request` cannot carry a body (the Fetch standard): unless its headers declare
   // a length, which the input must then agree with, it gets the shared empty input.
   const input = (method === 'GET' || method === 'HEAD') && !declared ? EMPTY_INPUT : new StreamInput(new RequestBody(request), null, limit)
-  const bun = connection.remoteAddr === LATER ? (info as BunServer) : null
+  const bun = locals.bun
   const environ = buildEnviron(method, target, 'HTTP/1.1', headers, connection, input, undefined, bun === null ? undefined : () => bunRemote(bun, request))
   // The URL's authority is the request's host: hosts put the Host header there, or an
   // absolute-form target's authority, which wins over Host (RFC 9112 §3.2.2).
@@ -285,9 +285,6 @@ async function* streamChunks(stream: ReadableStream<Uint8Array> | null): AsyncGe
   }
 }
 
-/** Marks a client address that Bun is asked for only when the app reads it. */
-const LATER = '\0later'
-
 /**
  * The connection facts of the environ, built once per host and server rather
  * than per request (reading Bun's `hostname`/`port` costs as much as
@@ -302,6 +299,8 @@ class LocalAddresses {
   private lastHttps = false
   private last: ConnectionInfo | null = null
   private readonly errors: ErrorStream
+  /** Bun's server, when the last connection was Bun's: the client address is asked of it when the app reads it. */
+  bun: BunServer | null = null
 
   constructor(errors: ErrorStream) {
     this.errors = errors
@@ -313,9 +312,9 @@ class LocalAddresses {
     if (last !== null && deno === null && info === this.lastInfo && host === this.lastHost && https === this.lastHttps) return last
     let serverName: string
     let serverPort: string
-    let remote = deno ?? { address: '', port: '' }
+    const remote = deno ?? { address: '', port: '' }
     const bun = isBunServer(info) ? info : null
-    if (bun !== null) remote = { address: LATER, port: LATER }
+    this.bun = bun
     if (bun !== null && typeof bun.hostname === 'string' && typeof bun.port === 'number') {
       serverName = bun.hostname
       serverPort = String(bun.port)
