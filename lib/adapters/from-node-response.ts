@@ -72,7 +72,7 @@ export class BridgeResponse extends EventEmitter {
     this.req = req
     this.socket = this.connection = socket
     this.#startResponse = startResponse
-    socket.onDestroy = (error) => this.destroy(error)
+    socket.response = this
   }
 
   /**

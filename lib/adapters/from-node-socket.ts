@@ -7,9 +7,6 @@
 import { EventEmitter } from 'node:events'
 import type { Environ } from '../gateway/spec.js'
 
-/** The default `onDestroy`: one shared function, not a new one per request (tsx names each field function it makes). */
-const NOTHING = (): void => {}
-
 /** The connection of one request handed to a Node listener by `fromNode()`. */
 export class BridgeSocket extends EventEmitter {
   remoteAddress: string
@@ -21,8 +18,8 @@ export class BridgeSocket extends EventEmitter {
   readable = true
   writable = true
   destroyed = false
-  /** Set by the response: what `destroy()` aborts. */
-  onDestroy: (error?: Error) => void = NOTHING
+  /** The response on this connection, which `destroy()` aborts; set by the response. */
+  response: { destroy(error?: Error): unknown } | null = null
 
   constructor(environ: Environ) {
     super()
@@ -37,7 +34,7 @@ export class BridgeSocket extends EventEmitter {
     return { address: this.localAddress, port: this.localPort, family: this.localAddress.includes(':') ? 'IPv6' : 'IPv4' }
   }
   destroy(error?: Error): this {
-    if (!this.destroyed) this.onDestroy(error)
+    if (!this.destroyed) this.response?.destroy(error)
     return this
   }
   end(): this {
