@@ -251,6 +251,27 @@ t.test('failures: a throwing listener gets a 500, a destroyed response a cut con
   )
 })
 
+t.test('req.socket.destroy() aborts the response, as on node:http: before it started a 500, after it a cut connection', async (t) => {
+  const app = fromNode((req, res) => {
+    if (req.url === '/before') {
+      req.socket.destroy()
+      return undefined
+    }
+    res.write('partial')
+    setTimeout(() => res.socket!.destroy(), 5)
+    return undefined
+  })
+  const served = await serve(t, app, { errors: { write() {}, flush() {} } })
+  const before = await firstResponse(served, 'GET /before HTTP/1.1\r\nHost: x\r\n\r\n')
+  t.equal(before.status, 500, 'destroyed before the head: the server answers the error')
+  const cut = await served.exchange('GET /after HTTP/1.1\r\nHost: x\r\n\r\n')
+  t.equal(cut.responses.length, 0, 'no complete response')
+  t.equal(cut.partial?.body.toString(), 'partial', 'what was written before went out')
+  t.ok(cut.closed, 'the connection was closed')
+  const next = await firstResponse(served, 'GET /before HTTP/1.1\r\nHost: x\r\n\r\n')
+  t.equal(next.status, 500, 'the server keeps serving')
+})
+
 t.test('a thrown value that cannot be printed still gets a 500, and the server keeps serving', async (t) => {
   // Neither can become a string: String() of a null-prototype object throws
   // (no toString), and every operation on this Proxy throws, instanceof too.
