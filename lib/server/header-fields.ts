@@ -56,9 +56,12 @@ const KNOWN_NAMES = new Map<string, KnownName>()
 const KNOWN_NAMES_MAX = 2048
 
 /**
- * The last head's names by position. A client sends the same names in the
- * same order on every request, so a name is usually found here by comparing
- * its bytes, without making a string of it or hashing one.
+ * The names of the last head parsed, on any connection, by position.
+ * Clients send the same names in the same order on every request, and most
+ * of a server's clients are alike, so a name is usually found here by
+ * comparing its bytes, without making a string of it or hashing one; any
+ * other name falls back to {@link KNOWN_NAMES}. Trailers read it but do not
+ * change it.
  */
 const lastNames: (KnownName | undefined)[] = []
 const LAST_NAMES_MAX = 64
@@ -165,7 +168,7 @@ export function parseFields(
       else {
         name = known.name
         kind = known.kind
-        if (n < LAST_NAMES_MAX) lastNames[n] = known
+        if (scanned && n < LAST_NAMES_MAX) lastNames[n] = known
       }
     }
     if (kind !== H_OTHER && special !== null) special.push(out.length, kind)

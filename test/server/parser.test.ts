@@ -64,7 +64,7 @@ t.test('header names are remembered, never their verdicts on other input', async
 })
 
 t.test('names remembered by position: a different name in the same place is read as sent, with its own meaning', async (t) => {
-  // One parser, one connection: each head reuses the positions the previous one filled.
+  // Each head reuses the positions the previous head filled (on any connection: the memory is shared).
   const heads: RequestHead[] = []
   const errors: string[] = []
   const parser = new RequestParser(DEFAULTS, {
