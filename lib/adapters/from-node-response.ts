@@ -296,7 +296,8 @@ export class BridgeResponse extends EventEmitter {
       return
     }
     if (chunks !== null) {
-      // The close functions are passed as arguments, not written as object properties: tsx names each such function it makes.
+      // The close function is passed as an argument, not written as an object property, which tsx names at each
+      // creation: this path runs for every synchronous route; the streamed one below is rarer.
       this.#settle({ body: withClose(chunks, () => this.#close(true)) })
       return
     }
