@@ -11,8 +11,7 @@ import { setFlagsFromString } from 'node:v8'
 import { environHeaders } from '../../lib/adapters/from-environ-headers.js'
 import type { Environ } from '../../lib/gateway/spec.js'
 
-const environWith = (fields: Record<string, string>, extra: Partial<Environ> = {}): Environ =>
-  ({ CONTENT_TYPE: '', CONTENT_LENGTH: '', ...fields, ...extra }) as unknown as Environ
+const environWith = (fields: Record<string, string>, extra: Partial<Environ> = {}): Environ => ({ CONTENT_TYPE: '', CONTENT_LENGTH: '', ...fields, ...extra }) as unknown as Environ
 
 t.test('field names come back lower-case with dashes, content headers last', async (t) => {
   const environ = environWith({ HTTP_USER_AGENT: 'curl', HTTP_X_FORWARDED_FOR: '10.0.0.1' }, { CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '2' })
