@@ -72,6 +72,8 @@ export interface ServerProcess {
   get(path: string): Promise<RawResponse | undefined>
   /** The app's counters. */
   stats(): Promise<AppStats>
+  /** The server's `process.memoryUsage()` right after a full garbage collection: what it keeps. */
+  memory(): Promise<NodeJS.MemoryUsage>
 }
 
 /** Makes a self-signed certificate for localhost with openssl; null when openssl is missing. The files live until the process exits. */
@@ -112,7 +114,7 @@ function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
  * It is killed when the test ends, if still running.
  */
 export async function startServer(t: Teardown, config: HostileConfig = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import=tsx', FIXTURE, JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--expose-gc', '--import=tsx', FIXTURE, JSON.stringify(config)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   const started = Date.now()
   let stderr = ''
   child.stderr.setEncoding('utf8')
@@ -226,6 +228,11 @@ export async function startServer(t: Teardown, config: HostileConfig = {}): Prom
       const r = await get('/stats')
       if (r?.status !== 200) throw new Error(`GET /stats failed: ${r?.status}`)
       return JSON.parse(r.body.toString('utf8')) as AppStats
+    },
+    async memory() {
+      const r = await get('/memory')
+      if (r?.status !== 200) throw new Error(`GET /memory failed: ${r?.status}`)
+      return JSON.parse(r.body.toString('utf8')) as NodeJS.MemoryUsage
     },
   }
 }
