@@ -19,6 +19,7 @@ import { DEFAULT_BODY_LIMIT } from '../gateway/limits.js'
 import { StreamInput } from '../gateway/stream-input.js'
 import { decodePath } from '../gateway/target.js'
 import type { WebSocketOptions } from '../gateway/websocket-limits.js'
+import { NodeBody } from './node-body.js'
 import { refusedHandshake } from './node-handshake.js'
 
 export interface NodeAdapterOptions {
@@ -270,7 +271,7 @@ export function environOf(req: NodeRequest, options: NodeAdapterOptions, errors:
     if (scriptName === null) throw new GatewayError(400, MALFORMED_PATH)
     mount = { scriptName, requestUri: typeof mounted.originalUrl === 'string' ? mounted.originalUrl : (req.url ?? '/') }
   }
-  const input = new StreamInput(req, null, options.maxBodySize ?? DEFAULT_BODY_LIMIT, () => pairs(req.rawTrailers))
+  const input = new StreamInput(new NodeBody(req), null, options.maxBodySize ?? DEFAULT_BODY_LIMIT, () => pairs(req.rawTrailers))
   const environ = buildEnviron(req.method ?? 'GET', req.url ?? '/', `HTTP/${req.httpVersion}`, req.rawHeaders, info, input, mount)
   let length = declaredLength(environ)
   if (length === null) {
