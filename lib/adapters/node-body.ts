@@ -36,24 +36,42 @@ interface Waiting {
   reject(error: unknown): void
 }
 
+/** Where the shared listeners find a stream's reader: one set of functions for every request, none made per request. */
+const READER = Symbol('postern.nodeBodyReader')
+type ReadStream = Readable & { [READER]?: NodeBodyReader }
+
+function onData(this: ReadStream, data: Uint8Array | string): void {
+  this[READER]?.data(typeof data === 'string' ? Buffer.from(data) : data)
+}
+function onEnd(this: ReadStream): void {
+  this[READER]?.end(null)
+}
+function onError(this: ReadStream, error: unknown): void {
+  this[READER]?.end(error)
+}
+function onClose(this: ReadStream): void {
+  this[READER]?.end(prematureClose())
+}
+
 class NodeBodyReader implements AsyncIterator<Uint8Array> {
-  readonly #stream: Readable
+  readonly #stream: ReadStream
   /** Chunks read but not yet taken; the stream is paused while there are any. */
   readonly #chunks: Uint8Array[] = []
   #ended = false
   #error: unknown = null
   #waiting: Waiting | null = null
 
-  constructor(stream: Readable) {
+  constructor(stream: ReadStream) {
     this.#stream = stream
     if (stream.readableEnded) this.#ended = true
     else if (stream.errored !== null) this.#error = stream.errored
     else if (stream.destroyed) this.#error = prematureClose()
     else {
-      stream.on('data', this.#onData)
-      stream.on('end', this.#onEnd)
-      stream.on('error', this.#onError)
-      stream.on('close', this.#onClose)
+      stream[READER] = this
+      stream.on('data', onData)
+      stream.on('end', onEnd)
+      stream.on('error', onError)
+      stream.on('close', onClose)
     }
   }
 
@@ -83,8 +101,8 @@ class NodeBodyReader implements AsyncIterator<Uint8Array> {
     return Promise.resolve(DONE)
   }
 
-  readonly #onData = (data: Uint8Array | string): void => {
-    const chunk = typeof data === 'string' ? Buffer.from(data) : data
+  /** A chunk came: to a waiting `next()`, or queued with the stream paused. */
+  data(chunk: Uint8Array): void {
     const waiting = this.#waiting
     if (waiting !== null) {
       this.#waiting = null
@@ -95,37 +113,24 @@ class NodeBodyReader implements AsyncIterator<Uint8Array> {
     }
   }
 
-  readonly #onEnd = (): void => {
-    this.#ended = true
+  /** The stream is done: its end (`error` null), an error, or a close before the end. Answers a waiting `next()`. */
+  end(error: unknown): void {
+    if (error === null) this.#ended = true
+    else this.#error = error
     this.#stop()
-    this.#settle()
-  }
-
-  readonly #onError = (error: unknown): void => {
-    this.#error = error
-    this.#stop()
-    this.#settle()
-  }
-
-  readonly #onClose = (): void => {
-    if (this.#ended || this.#error !== null) return
-    this.#onError(prematureClose())
-  }
-
-  /** Answers a waiting `next()` once the stream is done: its end, or its error. */
-  #settle(): void {
     const waiting = this.#waiting
     if (waiting === null) return
     this.#waiting = null
-    if (this.#error !== null) waiting.reject(this.#error)
-    else waiting.resolve(DONE)
+    if (error === null) waiting.resolve(DONE)
+    else waiting.reject(error)
   }
 
   #stop(): void {
     const stream = this.#stream
-    stream.off('data', this.#onData)
-    stream.off('end', this.#onEnd)
-    stream.off('error', this.#onError)
-    stream.off('close', this.#onClose)
+    stream[READER] = undefined
+    stream.off('data', onData)
+    stream.off('end', onEnd)
+    stream.off('error', onError)
+    stream.off('close', onClose)
   }
 }
