@@ -1,22 +1,17 @@
 /**
  * A Node request's body (IncomingMessage, Http2ServerRequest) as the async
- * iterable `gateway.input` reads, by 'data', 'end', 'error' and 'close'
- * events. Node's own async iterator makes an async generator, an
- * end-of-stream watcher and a promise chain per request, which cost a
- * small POST through `toNodeListener` about as much as the rest of the
- * adapter. This reads the same chunks with the same backpressure (the
- * stream is paused while a chunk waits to be taken) and ends the same way:
- * an error or a close before the end rejects, and an app that stops early
- * leaves the connection to carry its response, the rest of the body
- * dropped.
+ * iterable `gateway.input` reads, with `read()` on 'readable' as Node's own
+ * iterator does, but without its async generator, end-of-stream watcher and
+ * promise chain per request, which cost a small POST through
+ * `toNodeListener` about as much as the rest of the adapter. The stream's
+ * own buffer is the backpressure (nothing is read ahead of the app), a
+ * stream some middleware paused still reads, and an error or a close before
+ * the end rejects (`gateway.input` makes that a 400). An app that stops
+ * early leaves the connection to carry its response: the rest of the body
+ * is read and dropped, as node:http does with a body nobody reads.
  */
 import type { Readable } from 'node:stream'
 import { DONE } from '../gateway/empty-input.js'
-
-/** Node's error for a stream closed before its end, as its own iterator rejects with. */
-function prematureClose(): Error {
-  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
-}
 
 /** Iterated once: `gateway.input` guards that. */
 export class NodeBody implements AsyncIterable<Uint8Array> {
@@ -31,17 +26,23 @@ export class NodeBody implements AsyncIterable<Uint8Array> {
   }
 }
 
-interface Waiting {
-  resolve(step: IteratorResult<Uint8Array>): void
-  reject(error: unknown): void
+/** Node's error for a stream closed before its end, as its own iterator rejects with. */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
 }
 
 /** Where the shared listeners find a stream's reader: one set of functions for every request, none made per request. */
 const READER = Symbol('postern.nodeBodyReader')
-type ReadStream = Readable & { [READER]?: NodeBodyReader }
+/** `aborted`: IncomingMessage and Http2ServerRequest set it when the client left before the whole body came. */
+type ReadStream = Readable & { [READER]?: NodeBodyReader; aborted?: boolean }
 
-function onData(this: ReadStream, data: Uint8Array | string): void {
-  this[READER]?.data(typeof data === 'string' ? Buffer.from(data) : data)
+/** Closed or destroyed before 'end': the body was cut short. */
+function cutShort(stream: ReadStream): boolean {
+  return stream.aborted === true || (stream.readableAborted && !stream.readableEnded)
+}
+
+function onReadable(this: ReadStream): void {
+  this[READER]?.readable()
 }
 function onEnd(this: ReadStream): void {
   this[READER]?.end(null)
@@ -49,26 +50,32 @@ function onEnd(this: ReadStream): void {
 function onError(this: ReadStream, error: unknown): void {
   this[READER]?.end(error)
 }
+/** HTTP/2's compatibility layer may close a stream whose end is still buffered: only a close that cut the body short fails the read. */
 function onClose(this: ReadStream): void {
-  this[READER]?.end(prematureClose())
+  if (cutShort(this)) this[READER]?.end(prematureClose())
+  else this[READER]?.readable()
+}
+
+interface Waiting {
+  resolve(step: IteratorResult<Uint8Array>): void
+  reject(error: unknown): void
 }
 
 class NodeBodyReader implements AsyncIterator<Uint8Array> {
   readonly #stream: ReadStream
-  /** Chunks read but not yet taken; the stream is paused while there are any. */
-  readonly #chunks: Uint8Array[] = []
-  #ended = false
+  #done = false
   #error: unknown = null
   #waiting: Waiting | null = null
 
   constructor(stream: ReadStream) {
     this.#stream = stream
-    if (stream.readableEnded) this.#ended = true
+    if (stream[READER] !== undefined) throw new TypeError('gateway.input: this request body is already being read')
+    if (cutShort(stream)) this.#error = stream.errored ?? prematureClose()
     else if (stream.errored !== null) this.#error = stream.errored
-    else if (stream.destroyed) this.#error = prematureClose()
+    else if (stream.readableEnded) this.#done = true
     else {
       stream[READER] = this
-      stream.on('data', onData)
+      stream.on('readable', onReadable)
       stream.on('end', onEnd)
       stream.on('error', onError)
       stream.on('close', onClose)
@@ -76,48 +83,53 @@ class NodeBodyReader implements AsyncIterator<Uint8Array> {
   }
 
   next(): Promise<IteratorResult<Uint8Array>> {
-    const chunk = this.#chunks.shift()
-    if (chunk !== undefined) {
-      if (this.#chunks.length === 0 && !this.#ended && this.#error === null) this.#stream.resume()
-      return Promise.resolve({ done: false, value: chunk })
-    }
+    if (this.#waiting !== null) return Promise.reject(new TypeError('gateway.input: read again before the previous read finished'))
     if (this.#error !== null) return Promise.reject(this.#error)
-    if (this.#ended) return Promise.resolve(DONE)
+    if (this.#done) return Promise.resolve(DONE)
+    const chunk = this.#read()
+    if (chunk !== null) return Promise.resolve({ done: false, value: chunk })
     return new Promise((resolve, reject) => {
       this.#waiting = { resolve, reject }
     })
   }
 
-  /**
-   * The app stopped reading: the rest of the body is read and dropped, as
-   * node:http does with a body nobody reads. The request is not destroyed:
-   * that would cut the connection before the app's response is sent.
-   */
+  /** The app stopped reading: a pending read ends, and the rest of the body is read and dropped. */
   return(): Promise<IteratorResult<Uint8Array>> {
-    const unfinished = !this.#ended && this.#error === null
+    const unfinished = !this.#done && this.#error === null
+    this.#done = true
     this.#stop()
-    this.#chunks.length = 0
+    this.#settle(null)
     if (unfinished) this.#stream.resume()
     return Promise.resolve(DONE)
   }
 
-  /** A chunk came: to a waiting `next()`, or queued with the stream paused. */
-  data(chunk: Uint8Array): void {
+  /** Bytes are buffered (or the end is near): a waiting read takes them. */
+  readable(): void {
     const waiting = this.#waiting
-    if (waiting !== null) {
-      this.#waiting = null
-      waiting.resolve({ done: false, value: chunk })
-    } else {
-      this.#chunks.push(chunk)
-      this.#stream.pause()
-    }
+    if (waiting === null) return
+    const chunk = this.#read()
+    if (chunk === null) return // the end: 'end' follows
+    this.#waiting = null
+    waiting.resolve({ done: false, value: chunk })
   }
 
-  /** The stream is done: its end (`error` null), an error, or a close before the end. Answers a waiting `next()`. */
+  /** The stream is done: its end (`error` null), an error, or a close before the end. */
   end(error: unknown): void {
-    if (error === null) this.#ended = true
+    if (error === null) this.#done = true
     else this.#error = error
     this.#stop()
+    this.#settle(error)
+  }
+
+  /** What the stream has buffered, as bytes; null when nothing is. After `setEncoding`, the string is encoded back (bytes that were not valid in that encoding are lost). */
+  #read(): Uint8Array | null {
+    const data = this.#stream.read() as Uint8Array | string | null
+    if (typeof data !== 'string') return data
+    return Buffer.from(data, this.#stream.readableEncoding ?? 'utf8')
+  }
+
+  /** Answers a waiting read: done, or the error. */
+  #settle(error: unknown): void {
     const waiting = this.#waiting
     if (waiting === null) return
     this.#waiting = null
@@ -127,8 +139,9 @@ class NodeBodyReader implements AsyncIterator<Uint8Array> {
 
   #stop(): void {
     const stream = this.#stream
+    if (stream[READER] !== this) return
     stream[READER] = undefined
-    stream.off('data', onData)
+    stream.off('readable', onReadable)
     stream.off('end', onEnd)
     stream.off('error', onError)
     stream.off('close', onClose)
