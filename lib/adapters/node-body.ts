@@ -11,6 +11,7 @@
  * is read and dropped, as node:http does with a body nobody reads.
  */
 import type { Readable } from 'node:stream'
+import { readAgain } from '../gateway/body-collector.js'
 import { DONE } from '../gateway/empty-input.js'
 
 /** Iterated once: `gateway.input` guards that. */
@@ -36,9 +37,9 @@ const READER = Symbol('postern.nodeBodyReader')
 /** `aborted`: IncomingMessage and Http2ServerRequest set it when the client left before the whole body came. */
 type ReadStream = Readable & { [READER]?: NodeBodyReader; aborted?: boolean }
 
-/** Closed or destroyed before 'end': the body was cut short. */
+/** The client left, or the stream was destroyed or errored before 'end' (`readableAborted`): the body was cut short. */
 function cutShort(stream: ReadStream): boolean {
-  return stream.aborted === true || (stream.readableAborted && !stream.readableEnded)
+  return stream.aborted === true || stream.readableAborted
 }
 
 function onReadable(this: ReadStream): void {
@@ -70,8 +71,8 @@ class NodeBodyReader implements AsyncIterator<Uint8Array> {
   constructor(stream: ReadStream) {
     this.#stream = stream
     if (stream[READER] !== undefined) throw new TypeError('gateway.input: this request body is already being read')
-    if (cutShort(stream)) this.#error = stream.errored ?? prematureClose()
-    else if (stream.errored !== null) this.#error = stream.errored
+    if (stream.errored !== null) this.#error = stream.errored
+    else if (cutShort(stream)) this.#error = prematureClose()
     else if (stream.readableEnded) this.#done = true
     else {
       stream[READER] = this
@@ -83,7 +84,7 @@ class NodeBodyReader implements AsyncIterator<Uint8Array> {
   }
 
   next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.#waiting !== null) return Promise.reject(new TypeError('gateway.input: read again before the previous read finished'))
+    if (this.#waiting !== null) return Promise.reject(readAgain())
     if (this.#error !== null) return Promise.reject(this.#error)
     if (this.#done) return Promise.resolve(DONE)
     const chunk = this.#read()

@@ -51,3 +51,8 @@ export class BodyCollector {
 export function bodyTooLarge(limit: number): GatewayError {
   return new GatewayError(413, `request body larger than ${limit} bytes`)
 }
+
+/** A read made while the previous one still waits: one reader reads a body, one read at a time. */
+export function readAgain(): TypeError {
+  return new TypeError('gateway.input: read again before the previous read finished')
+}

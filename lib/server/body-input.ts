@@ -6,7 +6,7 @@
  */
 import type { GatewayInput } from '../gateway/spec.js'
 import type { GatewayError } from '../gateway/spec.js'
-import { BodyCollector, bodyTooLarge } from '../gateway/body-collector.js'
+import { BodyCollector, bodyTooLarge, readAgain } from '../gateway/body-collector.js'
 import { DONE } from '../gateway/empty-input.js'
 
 /** Unread bytes above which the socket is paused. */
@@ -197,7 +197,7 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
     }
     if (this.failure !== null) return Promise.reject(this.failure)
     if (this.ended) return Promise.resolve(DONE)
-    if (this.pending !== null || this.collector !== null) return Promise.reject(new TypeError('gateway.input: read again before the previous read finished'))
+    if (this.pending !== null || this.collector !== null) return Promise.reject(readAgain())
     this.releaseIfFull()
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject }
@@ -211,7 +211,7 @@ export class RequestInput implements GatewayInput, AsyncIterator<Uint8Array> {
 
   bytes(limit: number = this.limit): Promise<Uint8Array> {
     if (this.length !== null && this.length > limit) return Promise.reject(bodyTooLarge(limit))
-    if (this.pending !== null || this.collector !== null) return Promise.reject(new TypeError('gateway.input: read again before the previous read finished'))
+    if (this.pending !== null || this.collector !== null) return Promise.reject(readAgain())
     this.firstRead()
     return new Promise<Uint8Array>((resolve, reject) => {
       const collector: Collector = { body: new BodyCollector(limit, this.length, this.buffered), resolve, reject }
